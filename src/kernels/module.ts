@@ -1,0 +1,111 @@
+import { TinyLMError, check } from "../errors.js";
+import { Heap, HeapArray } from "./heap.js";
+
+/** Which build of assembly/ is running: plain SIMD, or SIMD + relaxed SIMD (fused multiply-add). */
+export type Flavor = "simd" | "relaxed";
+
+/** Where wasm comes from: compiled module (workerd's static import), bytes, or a URL to fetch. */
+export type WasmSource = WebAssembly.Module | ArrayBuffer | ArrayBufferView | URL | Response;
+
+export interface LoadKernelsOptions {
+  /** The plain-SIMD build (build/simd.wasm). */
+  simd: WasmSource;
+  /** The relaxed-SIMD build (build/relaxed.wasm); used when `flavor` allows it and the runtime supports it. */
+  relaxed?: WasmSource;
+  /** "auto" (default) picks relaxed when available; "simd" is bit-reproducible across CPUs. */
+  flavor?: "auto" | Flavor;
+}
+
+/** The raw exports of assembly/index.ts: pointers are byte offsets, bools are 0/1. */
+export interface KernelExports {
+  memory: WebAssembly.Memory;
+  heap_base(): number;
+  sgemm(C: number, ldc: number, A: number, lda: number, B: number, ldb: number, M: number, N: number, K: number,
+    transA: number, transB: number, alpha: number, beta: number, work: number): void;
+  sgemm_workspace_floats(): number;
+  dot(x: number, y: number, n: number): number;
+}
+
+/**
+ * One instance of the kernel module with its own memory and heap. Models keep one and pass it around; the
+ * wrappers in src/kernels/*.ts take it as their first argument.
+ */
+export class Kernels {
+  readonly flavor: Flavor;
+  readonly exports: KernelExports;
+  readonly heap: Heap;
+  private work = { ptr: 0, floats: 0 };
+
+  private constructor(flavor: Flavor, instance: WebAssembly.Instance) {
+    this.flavor = flavor;
+    this.exports = instance.exports as unknown as KernelExports;
+    this.heap = new Heap(this.exports.memory, this.exports.heap_base());
+  }
+
+  static async load(options: LoadKernelsOptions): Promise<Kernels> {
+    check(options && options.simd !== undefined, "BAD_ARGUMENT", "loadKernels needs the simd build (build/simd.wasm)");
+    const flavor = options.flavor ?? "auto";
+    check(["auto", "simd", "relaxed"].includes(flavor), "BAD_ARGUMENT", `unknown kernel flavor "${flavor}"`);
+    check(WebAssembly.validate(SIMD_PROBE), "UNSUPPORTED", "this runtime has no WebAssembly SIMD; tinylm needs it");
+    if (flavor !== "simd" && options.relaxed !== undefined) {
+      const module = await compile(options.relaxed, true);
+      if (module) return new Kernels("relaxed", await WebAssembly.instantiate(module, {}));
+      check(flavor !== "relaxed", "UNSUPPORTED", "this runtime cannot compile relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)");
+    }
+    check(flavor !== "relaxed", "BAD_ARGUMENT", "flavor \"relaxed\" needs the relaxed build");
+    const module = await compile(options.simd, false);
+    return new Kernels("simd", await WebAssembly.instantiate(module!, {}));
+  }
+
+  /** A fresh f32 array on the heap, zero-filled, optionally copied from `values`. */
+  f32(lengthOrValues: number | ArrayLike<number>): HeapArray<"f32"> {
+    return this.array("f32", lengthOrValues);
+  }
+  /** A fresh i32 array on the heap, zero-filled, optionally copied from `values`. */
+  i32(lengthOrValues: number | ArrayLike<number>): HeapArray<"i32"> {
+    return this.array("i32", lengthOrValues);
+  }
+
+  /** Pointer to a scratch area of at least `floats` floats, shared by kernels; invalid after the next call. */
+  workspace(floats: number): number {
+    if (floats > this.work.floats) {
+      if (this.work.floats > 0) this.heap.free(this.work.ptr);
+      const want = Math.max(floats, this.exports.sgemm_workspace_floats());
+      this.work = { ptr: this.heap.alloc(want * 4), floats: want };
+    }
+    return this.work.ptr;
+  }
+
+  private array<K extends "f32" | "i32">(kind: K, lengthOrValues: number | ArrayLike<number>): HeapArray<K> {
+    if (typeof lengthOrValues === "number") {
+      const a = new HeapArray(this.heap, kind, lengthOrValues);
+      a.view.fill(0); // freed blocks are reused, so a fresh array is not necessarily zero
+      return a;
+    }
+    return new HeapArray(this.heap, kind, lengthOrValues.length).set(lengthOrValues);
+  }
+}
+
+/** Loads the kernels from bytes, a URL or a compiled module (see `tinylm`'s Node entry for loading from files). */
+export function loadKernels(options: LoadKernelsOptions): Promise<Kernels> {
+  return Kernels.load(options);
+}
+
+// (module (func (result v128) v128.const i32x4 0 0 0 0)): validates only where SIMD is supported.
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 11,
+]);
+
+async function compile(source: WasmSource, optional: boolean): Promise<WebAssembly.Module | undefined> {
+  if (source instanceof WebAssembly.Module) return source;
+  let bytes: ArrayBuffer | ArrayBufferView;
+  if (source instanceof URL) bytes = await (await fetch(source)).arrayBuffer();
+  else if (typeof Response !== "undefined" && source instanceof Response) bytes = await source.arrayBuffer();
+  else bytes = source as ArrayBuffer | ArrayBufferView;
+  if (!WebAssembly.validate(bytes as BufferSource)) {
+    if (optional) return undefined;
+    throw new TinyLMError("BAD_FILE", "the kernel module is not valid WebAssembly for this runtime");
+  }
+  return WebAssembly.compile(bytes as BufferSource);
+}
