@@ -43,7 +43,7 @@ export function gemm(k: Kernels, C: HeapArray<"f32">, A: HeapArray<"f32">, B: He
 }
 
 // Checks that a (rows, cols) matrix with row stride ld fits the array, and returns ld.
-function fits(name: string, a: HeapArray<"f32">, rows: number, cols: number, ld = cols): number {
+function fits(name: string, a: HeapArray<"f32">, rows: number, cols: number, ld = Math.max(1, cols)): number {
   check(Number.isInteger(ld) && ld >= Math.max(1, cols), "BAD_SHAPE", `gemm: ld${name.toLowerCase()} = ${ld} is less than the ${cols} columns of ${name}`);
   const need = rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
   check(a.length >= need, "BAD_SHAPE", `gemm: ${name} is (${rows}, ${cols}) with row stride ${ld}, which needs ${need} floats; the array has ${a.length}`);
