@@ -120,6 +120,7 @@ export class HeapArray<K extends Kind = "f32"> {
   readonly kind: K;
   readonly length: number;
   private ptr_: number;
+  private owner_: HeapArray<K> | undefined; // set on a subarray: the array whose block it lies in
 
   constructor(heap: Heap, kind: K, length: number) {
     check(Number.isInteger(length) && length >= 0, "BAD_ARGUMENT", `array length must be a non-negative integer, got ${length}`);
@@ -131,8 +132,20 @@ export class HeapArray<K extends Kind = "f32"> {
 
   /** Byte offset in linear memory. */
   get ptr(): number {
-    check(this.ptr_ >= 0, "FREED", "this heap array was freed");
+    check(this.ptr_ >= 0 && (this.owner_ === undefined || this.owner_.ptr_ >= 0), "FREED", "this heap array was freed");
     return this.ptr_;
+  }
+
+  /**
+   * Elements [offset, offset + length) as a HeapArray sharing this block's memory: how a model carves one parameter,
+   * gradient or activation slab into tensors (llm.c style). It owns nothing; free the array it was cut from.
+   */
+  subarray(offset: number, length: number): HeapArray<K> {
+    check(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 && offset + length <= this.length,
+      "BAD_SHAPE", `subarray(${offset}, ${length}) does not fit in an array of ${this.length}`);
+    const sub = Object.create(HeapArray.prototype) as HeapArray<K>;
+    const ptr_ = this.ptr + offset * VIEW[this.kind].BYTES_PER_ELEMENT;
+    return Object.assign(sub, { heap: this.heap, kind: this.kind, length, ptr_, owner_: this.owner_ ?? this });
   }
 
   /** A view of the current memory buffer. Do not keep it across calls that allocate. */
@@ -153,6 +166,7 @@ export class HeapArray<K extends Kind = "f32"> {
   }
 
   free(): void {
+    check(this.owner_ === undefined, "BAD_ARGUMENT", "a subarray owns no memory: free the array it was cut from");
     this.heap.free(this.ptr);
     this.ptr_ = -1;
   }
