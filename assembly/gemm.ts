@@ -190,10 +190,13 @@ function microEdge(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, mr: i32, n
 function gemv(y: usize, A: usize, incA: i32, B: usize, ldb: i32, N: i32, K: i32, transB: bool, alpha: f32, work: usize): void {
   for (let k = 0; k < K; k++) store<f32>(work + <usize>k * 4, alpha * load<f32>(A + <usize>k * incA * 4));
   if (transB) {
-    for (let n = 0; n < N; n++) {
-      const row = B + <usize>n * ldb * 4;
-      const p = y + <usize>n * 4;
-      store<f32>(p, load<f32>(p) + dot(work, row, K));
+    // Rows n and n + half stream together: two far-apart streams keep two prefetchers busy, adjacent rows
+    // would look like one stream with a stride and defeat it.
+    const half = N >> 1;
+    for (let n = 0; n < half; n++) dot2(y + <usize>n * 4, y + <usize>(n + half) * 4, work, B + <usize>n * ldb * 4, B + <usize>(n + half) * ldb * 4, K);
+    if (N & 1) {
+      const p = y + <usize>(N - 1) * 4;
+      store<f32>(p, load<f32>(p) + dot(work, B + <usize>(N - 1) * ldb * 4, K));
     }
     return;
   }
@@ -211,6 +214,28 @@ function gemv(y: usize, A: usize, incA: i32, B: usize, ldb: i32, N: i32, K: i32,
       store<f32>(p, load<f32>(p) + s * load<f32>(row + <usize>n * 4));
     }
   }
+}
+
+// y0 += x·r0, y1 += x·r1 over n floats.
+function dot2(y0: usize, y1: usize, x: usize, r0: usize, r1: usize, n: i32): void {
+  let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const o = <usize>i * 4;
+    const x0 = v128.load(x + o), x1 = v128.load(x + o, 16);
+    s00 = madd(x0, v128.load(r0 + o), s00);
+    s01 = madd(x1, v128.load(r0 + o, 16), s01);
+    s10 = madd(x0, v128.load(r1 + o), s10);
+    s11 = madd(x1, v128.load(r1 + o, 16), s11);
+  }
+  let t0 = hsum(f32x4.add(s00, s01)), t1 = hsum(f32x4.add(s10, s11));
+  for (; i < n; i++) {
+    const xi = load<f32>(x + <usize>i * 4);
+    t0 += xi * load<f32>(r0 + <usize>i * 4);
+    t1 += xi * load<f32>(r1 + <usize>i * 4);
+  }
+  store<f32>(y0, load<f32>(y0) + t0);
+  store<f32>(y1, load<f32>(y1) + t1);
 }
 
 // Σ x[i]·y[i] over n floats, 4 independent accumulators to hide the add latency.
