@@ -88,17 +88,26 @@ function packB(dst: usize, B: usize, ldb: i32, transB: bool, k0: i32, kc: i32, n
   for (let j = 0; j < nc; j += NR) {
     const nr = min(NR, nc - j);
     const panel = dst + <usize>(j * kc * 4);
+    let p0 = 0;
     if (!transB && nr == NR) {
-      for (let p = 0; p < kc; p++) {
-        const src = B + (<usize>(k0 + p) * ldb + n0 + j) * 4;
-        const d = panel + <usize>(p * NR * 4);
+      for (; p0 < kc; p0++) {
+        const src = B + (<usize>(k0 + p0) * ldb + n0 + j) * 4;
+        const d = panel + <usize>(p0 * NR * 4);
         v128.store(d, v128.load(src));
         v128.store(d, v128.load(src, 16), 16);
       }
-      continue;
+    } else if (transB && nr == NR) {
+      // Rows of B are columns of op(B): transpose 4×4 blocks in registers.
+      const ld = <usize>ldb * 4;
+      for (; p0 + 4 <= kc; p0 += 4) {
+        const src = B + (<usize>(n0 + j) * ldb + k0 + p0) * 4;
+        const d = panel + <usize>(p0 * NR * 4);
+        transpose4(d, NR * 4, src, ld, f32x4.splat(1));
+        transpose4(d + 16, NR * 4, src + 4 * ld, ld, f32x4.splat(1));
+      }
     }
     for (let c = 0; c < NR; c++) {
-      for (let p = 0; p < kc; p++) {
+      for (let p = p0; p < kc; p++) {
         let v: f32 = 0;
         if (c < nr) {
           const n = n0 + j + c;
@@ -116,17 +125,21 @@ function packA(dst: usize, A: usize, lda: i32, transA: bool, m0: i32, mc: i32, k
   for (let i = 0; i < mc; i += MR) {
     const mr = min(MR, mc - i);
     const panel = dst + <usize>(i * kc * 4);
+    const va = f32x4.splat(alpha);
+    let p0 = 0;
     if (transA && mr == MR) {
-      const va = f32x4.splat(alpha);
-      for (let p = 0; p < kc; p++) {
-        const src = A + (<usize>(k0 + p) * lda + m0 + i) * 4;
-        v128.store(panel + <usize>(p * MR * 4), f32x4.mul(v128.load(src), va));
+      for (; p0 < kc; p0++) {
+        const src = A + (<usize>(k0 + p0) * lda + m0 + i) * 4;
+        v128.store(panel + <usize>(p0 * MR * 4), f32x4.mul(v128.load(src), va));
       }
-      continue;
+    } else if (mr == MR) {
+      for (; p0 + 4 <= kc; p0 += 4) {
+        transpose4(panel + <usize>(p0 * MR * 4), MR * 4, A + (<usize>(m0 + i) * lda + k0 + p0) * 4, <usize>lda * 4, va);
+      }
     }
     for (let r = 0; r < MR; r++) {
       const m = m0 + i + r;
-      for (let p = 0; p < kc; p++) {
+      for (let p = p0; p < kc; p++) {
         const k = k0 + p;
         let v: f32 = 0;
         if (r < mr) v = alpha * (transA ? load<f32>((<usize>k * lda + m) * 4 + A) : load<f32>((<usize>m * lda + k) * 4 + A));
@@ -134,6 +147,18 @@ function packA(dst: usize, A: usize, lda: i32, transA: bool, m0: i32, mc: i32, k
       }
     }
   }
+}
+
+// dst rows 0..3 (byte stride ds) ← scale · transpose of the 4×4 block at src (byte stride ss).
+// @ts-ignore: decorator
+@inline function transpose4(dst: usize, ds: usize, src: usize, ss: usize, scale: v128): void {
+  const r0 = v128.load(src), r1 = v128.load(src + ss), r2 = v128.load(src + 2 * ss), r3 = v128.load(src + 3 * ss);
+  const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+  const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, f32x4.mul(i32x4.shuffle(t0, t1, 0, 1, 4, 5), scale));
+  v128.store(dst + ds, f32x4.mul(i32x4.shuffle(t0, t1, 2, 3, 6, 7), scale));
+  v128.store(dst + 2 * ds, f32x4.mul(i32x4.shuffle(t2, t3, 0, 1, 4, 5), scale));
+  v128.store(dst + 3 * ds, f32x4.mul(i32x4.shuffle(t2, t3, 2, 3, 6, 7), scale));
 }
 
 // C[0:4, 0:8] += Apanel (kc,4)ᵀ · Bpanel (kc,8)
