@@ -1,0 +1,6 @@
+// tinylm's runtime-neutral entry (`tinylm/web`): runs unchanged in browsers, workerd and Node. The Node entry
+// (src/node/index.ts, the package's default export) re-exports all of this and adds file loading.
+export { TinyLMError, type TinyLMErrorCode } from "./errors.js";
+export { Kernels, loadKernels, type Flavor, type LoadKernelsOptions, type WasmSource } from "./kernels/module.js";
+export { Heap, HeapArray } from "./kernels/heap.js";
+export { gemm, type GemmShape } from "./kernels/gemm.js";

@@ -1,0 +1,3 @@
+// tinylm's Node entry: everything in the runtime-neutral entry, plus loading from files.
+export * from "../index.js";
+export { loadKernelsFromFiles, buildDir } from "./kernels.js";
