@@ -1,6 +1,8 @@
 // The kernel ABI: every export takes byte offsets into this module's linear memory and sizes, allocates nothing,
 // and documents its shapes in a one-line comment. The TypeScript twins in src/kernels/ check shapes and own memory.
 export { sgemm, sgemm_workspace_floats, dot } from "./gemm";
+export { vec_exp, sigmoid_forward, sigmoid_backward } from "./activations";
+export { vec_add, vec_scale, vec_axpy } from "./elementwise";
 
 /** First byte after static data; the TypeScript heap hands out memory from here. */
 export function heap_base(): usize {

@@ -24,6 +24,14 @@ export interface KernelExports {
     transA: number, transB: number, alpha: number, beta: number, work: number): void;
   sgemm_workspace_floats(): number;
   dot(x: number, y: number, n: number): number;
+  // assembly/activations.ts (shapes in its comments; backward kernels accumulate into their first arguments)
+  vec_exp(out: number, inp: number, n: number): void;
+  sigmoid_forward(out: number, inp: number, n: number): void;
+  sigmoid_backward(dinp: number, out: number, dout: number, n: number): void;
+  // assembly/elementwise.ts
+  vec_add(out: number, a: number, b: number, n: number): void;
+  vec_scale(x: number, alpha: number, n: number): void;
+  vec_axpy(y: number, alpha: number, x: number, n: number): void;
 }
 
 /**

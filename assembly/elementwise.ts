@@ -1,0 +1,63 @@
+// Elementwise f32 kernels over n floats, and the partial-vector helpers every family uses for ragged lengths.
+// The kernels here are one operation per element, so their ragged tails are plain scalar loops. Kernels with more
+// arithmetic (exp, AdamW) send their tail through a 1–3 lane vector built from scalar loads and stored back lane by
+// lane (loadTail/storeTail), so they keep one vector body, no scalar copy of it, and never touch memory past the end.
+import { madd } from "./simd";
+
+/** Lanes [0, rem) loaded from p (rem in 1..3); the other lanes hold `fill`. */
+// @ts-ignore: decorator
+@inline export function loadTail(p: usize, rem: i32, fill: f32): v128 {
+  let v = f32x4.replace_lane(f32x4.splat(fill), 0, load<f32>(p));
+  if (rem > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
+  if (rem > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
+  return v;
+}
+
+/** Stores lanes [0, rem) of v at p (rem in 1..3). */
+// @ts-ignore: decorator
+@inline export function storeTail(p: usize, v: v128, rem: i32): void {
+  store<f32>(p, f32x4.extract_lane(v, 0));
+  if (rem > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+  if (rem > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+}
+
+// out, a, b are (n,): out = a + b. out may be a or b.
+export function vec_add(out: usize, a: usize, b: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(out + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+// x is (n,): x *= alpha.
+export function vec_scale(x: usize, alpha: f32, n: i32): void {
+  const va = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const p = x + (<usize>i << 2);
+    v128.store(p, f32x4.mul(v128.load(p), va));
+  }
+  for (; i < n; i++) {
+    const p = x + (<usize>i << 2);
+    store<f32>(p, load<f32>(p) * alpha);
+  }
+}
+
+// y, x are (n,): y += alpha·x (fused in the relaxed build).
+export function vec_axpy(y: usize, alpha: f32, x: usize, n: i32): void {
+  const va = f32x4.splat(alpha);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, madd(v128.load(x + o), va, v128.load(y + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(y + o) + alpha * load<f32>(x + o));
+  }
+}

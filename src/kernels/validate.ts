@@ -1,0 +1,51 @@
+// Checks shared by the kernel wrappers: every argument is a live array of this Kernels' heap with the right element
+// type and length, sizes are integers, and arrays either are the same block or do not overlap at all (a kernel that
+// walks rows reads an input row after an overlapping output row was written, so a partial overlap gives wrong numbers
+// without any error).
+import { check } from "../errors.js";
+import { HeapArray } from "./heap.js";
+import type { Kernels } from "./module.js";
+
+/** Throws BAD_SHAPE unless `v` is a non-negative integer below 2^31 (the kernels take i32 sizes). */
+export function size(fn: string, name: string, v: unknown): number {
+  check(typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 31, "BAD_SHAPE",
+    () => `${fn}: ${name} must be a non-negative integer, got ${String(v)}`);
+  return v;
+}
+
+/** Throws unless `a` is a live array of `k`'s heap, of element type `kind`, holding exactly `length` elements (any
+ * length when `length` is undefined). Returns its pointer. */
+export function array(k: Kernels, fn: string, name: string, a: unknown, kind: "f32" | "i32", length?: number): number {
+  check(a instanceof HeapArray, "BAD_ARGUMENT", () => `${fn}: ${name} must be a HeapArray (k.f32(...) or k.i32(...))`);
+  check(a.heap === k.heap, "BAD_ARGUMENT", `${fn}: ${name} belongs to another Kernels instance`);
+  check(a.kind === kind, "BAD_ARGUMENT", `${fn}: ${name} must be an ${kind} array, got ${a.kind}`);
+  check(length === undefined || a.length === length, "BAD_SHAPE", `${fn}: ${name} must hold ${length} elements, it holds ${a.length}`);
+  return a.ptr;
+}
+
+/** Throws BAD_ARGUMENT if any two of the named arrays overlap without being the very same block. */
+export function disjoint(fn: string, arrays: Record<string, HeapArray<"f32" | "i32"> | undefined>): void {
+  const list = Object.entries(arrays).filter((e): e is [string, HeapArray<"f32" | "i32">] => e[1] !== undefined);
+  for (let i = 0; i < list.length; i++) {
+    for (let j = i + 1; j < list.length; j++) {
+      const [na, a] = list[i];
+      const [nb, b] = list[j];
+      if (a.ptr === b.ptr && a.length === b.length) continue;
+      const overlap = a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
+      check(!overlap, "BAD_ARGUMENT", `${fn}: ${na} and ${nb} overlap partially; pass the same array or separate ones`);
+    }
+  }
+}
+
+/** Throws BAD_ARGUMENT unless `v` is a finite number (and, when given, within [lo, hi]). */
+export function finite(fn: string, name: string, v: unknown, lo = -Infinity, hi = Infinity): number {
+  check(typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi, "BAD_ARGUMENT",
+    () => `${fn}: ${name} must be a finite number${lo > -Infinity || hi < Infinity ? ` in [${lo}, ${hi}]` : ""}, got ${String(v)}`);
+  return v;
+}
+
+/** Throws BAD_ARGUMENT unless `opts` is undefined or a plain object. */
+export function options<T extends object>(fn: string, opts: T | undefined): Partial<T> {
+  check(opts === undefined || (typeof opts === "object" && opts !== null), "BAD_ARGUMENT", `${fn}: options must be an object`);
+  return opts ?? {};
+}
