@@ -35,3 +35,7 @@ export function sigmoidBackward(k: Kernels, dinp: F32, out: F32, dout: F32): voi
   disjoint("sigmoidBackward", { dinp, out, dout });
   k.exports.sigmoid_backward(d, o, g, n);
 }
+
+// The elementwise ops live in elementwise.ts; they are re-exported here because layers that use the activations
+// (src/nn) usually need them too.
+export { add, scale, axpy } from "./elementwise.js";
