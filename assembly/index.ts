@@ -2,6 +2,8 @@
 // and documents its shapes in a one-line comment. The TypeScript twins in src/kernels/ check shapes and own memory.
 export { sgemm, sgemm_workspace_floats, dot } from "./gemm";
 export { vec_exp, sigmoid_forward, sigmoid_backward } from "./activations";
+export { rope } from "./rope";
+export { embedding_forward, embedding_backward } from "./embedding";
 export { vec_add, vec_scale, vec_axpy } from "./elementwise";
 
 /** First byte after static data; the TypeScript heap hands out memory from here. */

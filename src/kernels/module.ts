@@ -28,6 +28,11 @@ export interface KernelExports {
   vec_exp(out: number, inp: number, n: number): void;
   sigmoid_forward(out: number, inp: number, n: number): void;
   sigmoid_backward(dinp: number, out: number, dout: number, n: number): void;
+  // assembly/embedding.ts
+  embedding_forward(out: number, ids: number, wte: number, N: number, C: number): void;
+  embedding_backward(dwte: number, dout: number, ids: number, N: number, C: number): void;
+  // assembly/rope.ts
+  rope(x: number, cos: number, sin: number, rows: number, T: number, nh: number, hs: number, pos0: number, inverse: number): void;
   // assembly/elementwise.ts
   vec_add(out: number, a: number, b: number, n: number): void;
   vec_scale(x: number, alpha: number, n: number): void;
