@@ -17,7 +17,20 @@ export function linearForward(k: Kernels, out: HeapArray, inp: HeapArray, weight
     gemm(k, out, ones, bias, { M: B, N: OC, K: 1 });
     beta = 1;
   }
-  gemm(k, out, inp, weight, { M: B, N: OC, K: C, transB: true, beta });
+  matmulForward(k, out, inp, weight, B, C, OC, beta === 1);
+}
+
+// out (B,OC) = inp (B,C)·weightᵀ, weight (OC,C); with accumulate, out += … (a residual add for free).
+export function matmulForward(k: Kernels, out: HeapArray, inp: HeapArray, weight: HeapArray, B: number, C: number, OC: number,
+  accumulate = false): void {
+  gemm(k, out, inp, weight, { M: B, N: OC, K: C, transB: true, beta: accumulate ? 1 : 0 });
+}
+
+// dinp (B,C) += dout·weight, dweight (OC,C) += doutᵀ·inp; dinp may be null.
+export function matmulBackward(k: Kernels, dinp: HeapArray | null, dweight: HeapArray, dout: HeapArray, inp: HeapArray,
+  weight: HeapArray, B: number, C: number, OC: number): void {
+  if (dinp !== null) gemm(k, dinp, dout, weight, { M: B, N: C, K: OC, beta: 1 });
+  gemm(k, dweight, dout, inp, { M: OC, N: C, K: B, transA: true, beta: 1 });
 }
 
 // dinp (B,C) += dout·W, dweight (OC,C) += doutᵀ·inp, dbias (OC,) += onesᵀ·dout. dinp may be null (the network's
@@ -25,8 +38,7 @@ export function linearForward(k: Kernels, out: HeapArray, inp: HeapArray, weight
 export function linearBackward(k: Kernels, dinp: HeapArray | null, dweight: HeapArray, dbias: HeapArray | null,
   dout: HeapArray, inp: HeapArray, weight: HeapArray, ones: HeapArray, B: number, C: number, OC: number): void {
   checkSizes("linearBackward", B, C, OC);
-  if (dinp !== null) gemm(k, dinp, dout, weight, { M: B, N: C, K: OC, beta: 1 });
-  gemm(k, dweight, dout, inp, { M: OC, N: C, K: B, transA: true, beta: 1 });
+  matmulBackward(k, dinp, dweight, dout, inp, weight, B, C, OC);
   if (dbias !== null) gemm(k, dbias, ones, dout, { M: 1, N: OC, K: B, beta: 1 });
 }
 
