@@ -1,0 +1,34 @@
+import type { Kernels } from "../../kernels/module.js";
+import type { ProgressBar } from "../progress.js";
+
+/** One line of the tour's final report: a number that matters, and what to compare it with. */
+export interface ReportRow {
+  metric: string;
+  value: string;
+  /** The reference or target next to it (the seed's published value, a peer library's number), if any. */
+  reference?: string;
+}
+
+/** What a chapter gets to work with. */
+export interface TourContext {
+  kernels: Kernels;
+  /** Smaller runs so the whole tour takes at most ~2 minutes (CI, the smoke test). */
+  quick: boolean;
+  /** Prints a line of the chapter's story. */
+  log(line?: string): void;
+  /** A progress bar for a long step, on the same output. */
+  progress(label: string, total: number): ProgressBar;
+}
+
+/**
+ * A chapter of the tour: one stage of the seed's life cycle (the seed's neural network, tokenizer, pretraining, SFT,
+ * reward model, PPO, quantization), run on data that ships with the install. It tells its story through ctx.log and
+ * returns the rows it wants in the final report. Add a chapter by writing one file in src/node/tour/ and listing it
+ * in `chapters` (src/node/tour/index.ts).
+ */
+export interface Chapter {
+  /** Short name for `tinylm tour --chapter <id>`. */
+  id: string;
+  title: string;
+  run(ctx: TourContext): Promise<ReportRow[]>;
+}

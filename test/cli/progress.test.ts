@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { ProgressBar } from "../../src/node/progress.js";
+
+function collector(isTTY: boolean): { stream: { write(t: string): void; isTTY: boolean }; text(): string } {
+  let out = "";
+  return { stream: { write: (t: string) => void (out += t), isTTY }, text: () => out };
+}
+
+describe("ProgressBar", () => {
+  it("prints a few whole lines when the output is not a terminal", () => {
+    const c = collector(false);
+    const bar = new ProgressBar("work", 1000, { stream: c.stream });
+    for (let i = 1; i <= 1000; i++) bar.update(i, `item ${i}`);
+    bar.done("finished");
+    const lines = c.text().trimEnd().split("\n");
+    expect(c.text()).not.toContain("\r");
+    expect(lines).toHaveLength(4); // 25%, 50%, 75%, then done
+    expect(lines[0]).toMatch(/work \[######\.+\] 250\/1000\s+25% .*item 250/);
+    expect(lines[3]).toMatch(/\[#{24}\] 1000\/1000 100% .*finished$/);
+  });
+
+  it("redraws in place on a terminal and ends its line once", () => {
+    const c = collector(true);
+    const bar = new ProgressBar("work", 10, { stream: c.stream });
+    bar.update(3);
+    bar.done();
+    bar.done();
+    expect(c.text().startsWith("\r")).toBe(true);
+    expect(c.text().split("\n")).toHaveLength(2);
+    expect(c.text()).toContain("10/10 100%");
+  });
+});

@@ -1,0 +1,58 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+
+// The compiled bin, as package.json names it: `npm test` builds first (pretest), so this is what `npm start` runs.
+const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { bin: { tinylm: string }; scripts: Record<string, string> };
+const bin = pkg.bin.tinylm;
+
+async function tinylm(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (npm test does it through pretest)`);
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe("the tinylm CLI", () => {
+  it("package.json's bin and start script point at what tsc emits for src/node/cli.ts", () => {
+    expect(bin).toBe("./dist/src/node/cli.js");
+    expect(pkg.scripts.start).toContain("node dist/src/node/cli.js tour");
+  });
+
+  it("`tour --quick` exits 0 and ends with the report of every chapter's numbers", async () => {
+    const { code, stdout, stderr } = await tinylm("tour", "--quick");
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toContain("== Chapter 1: The seed's neural network ==");
+    const report = stdout.slice(stdout.indexOf("== Report =="));
+    expect(report).toMatch(/\| seed\s+\| forward ŷ \(worked example\)\s+\| 0\.6471 \| 0\.647 \(seed\)/);
+    expect(report).toMatch(/\| seed\s+\| error ŷ − target\s+\| 0\.4471 \|/);
+    const steps = /SGD steps until \|ŷ − 0\.2\| < 0\.01\s+\| (\d+)/.exec(report);
+    expect(steps, "the seed network reaches the target").not.toBeNull();
+    const accuracy = /accuracy on fresh points\s+\| ([\d.]+)%/.exec(report);
+    expect(Number(accuracy?.[1])).toBeGreaterThan(80);
+    // Not a TTY here: the progress bars print whole lines, never carriage returns.
+    expect(stdout).not.toContain("\r");
+  });
+
+  it("`help` explains the commands; bad commands and chapters fail with a message", async () => {
+    const help = await tinylm("help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("tinylm tour [--quick]");
+    const unknown = await tinylm("frobnicate");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const badOption = await tinylm("tour", "--fast");
+    expect(badOption.code).toBe(2);
+    const badChapter = await tinylm("tour", "--chapter", "nope");
+    expect(badChapter.code).toBe(1);
+    expect(badChapter.stderr).toContain('no tour chapter "nope"');
+  });
+});
