@@ -1,0 +1,427 @@
+// The BPE model: symbols → merged symbols by merge priority, over bytes (byte-level BPE: tiktoken, GPT-2, Llama 3,
+// Qwen) or over characters with byte fallback and an unknown token (SentencePiece-style: Gemma, Llama 2).
+//
+// Merges live in one open-addressing hash table keyed by the pair of symbol ids (left, right) → (priority, merged id).
+// For tiktoken rank files the priority of a pair is the rank of the concatenated bytes, which is the merged token's
+// id, so tiktoken's rule ("merge the adjacent pair whose concatenation has the lowest rank, leftmost first") and
+// Hugging Face's ("apply the merge listed first, leftmost first") are the same loop over this table.
+import { TinyLMError, check } from "../errors.js";
+import { ByteTable, bytesToByteLevel, byteLevelToBytes, utf8, utf8Into, utf8Strict } from "./bytes.js";
+
+const NONE = 0x7fffffff; // "no merge" priority: larger than every real one
+
+export interface BpeOptions {
+  /** Symbols are UTF-8 bytes (GPT-2's byte-level alphabet in the vocab) rather than characters. */
+  byteLevel: boolean;
+  /** A piece that is itself in the vocabulary is one token, without merging (tiktoken; HF `ignore_merges`). */
+  ignoreMerges?: boolean;
+  unkToken?: string | null;
+  fuseUnk?: boolean;
+  /** Characters missing from the vocab become their UTF-8 bytes as `<0xAB>` tokens (SentencePiece). */
+  byteFallback?: boolean;
+  continuingSubwordPrefix?: string | null;
+  endOfWordSuffix?: string | null;
+}
+
+/** A pair → (priority, merged id) table; the merge loop below is the only reader. */
+class PairTable {
+  private mask: number;
+  private left: Int32Array;
+  private right: Int32Array;
+  private prio: Int32Array;
+  private merged: Int32Array;
+
+  constructor(count: number) {
+    let cap = 16;
+    while (cap < count * 2) cap *= 2;
+    this.mask = cap - 1;
+    this.left = new Int32Array(cap).fill(-1);
+    this.right = new Int32Array(cap);
+    this.prio = new Int32Array(cap);
+    this.merged = new Int32Array(cap);
+  }
+
+  /** Adds (a, b) unless present; returns false if it was already there (first listing wins, as in HF). */
+  add(a: number, b: number, priority: number, merged: number): boolean {
+    let h = hash(a, b) & this.mask;
+    while (this.left[h] !== -1) {
+      if (this.left[h] === a && this.right[h] === b) return false;
+      h = (h + 1) & this.mask;
+    }
+    this.left[h] = a;
+    this.right[h] = b;
+    this.prio[h] = priority;
+    this.merged[h] = merged;
+    return true;
+  }
+
+  /** Slot of (a, b), or -1. */
+  find(a: number, b: number): number {
+    let h = hash(a, b) & this.mask;
+    for (;;) {
+      const l = this.left[h];
+      if (l === a && this.right[h] === b) return h;
+      if (l === -1) return -1;
+      h = (h + 1) & this.mask;
+    }
+  }
+  priority(slot: number): number {
+    return slot < 0 ? NONE : this.prio[slot];
+  }
+  mergedId(slot: number): number {
+    return this.merged[slot];
+  }
+}
+
+function hash(a: number, b: number): number {
+  return Math.imul(a ^ Math.imul(b, 0x9e3779b1), 0x85ebca77) ^ (a >>> 7);
+}
+
+// Scratch shared by every model: pieces are encoded one at a time, and nothing here is re-entrant.
+let symBuf = new Int32Array(1024);
+let byteBuf = new Uint8Array(3072);
+let prioBuf = new Int32Array(1024);
+let nextBuf = new Int32Array(1024);
+let prevBuf = new Int32Array(1024);
+let heapPrio = new Int32Array(1024);
+let heapPos = new Int32Array(1024);
+function reserve(n: number): void {
+  if (symBuf.length >= n) return;
+  const cap = Math.max(n, symBuf.length * 2);
+  symBuf = new Int32Array(cap);
+  prioBuf = new Int32Array(cap);
+  nextBuf = new Int32Array(cap);
+  prevBuf = new Int32Array(cap);
+  heapPrio = new Int32Array(cap * 2);
+  heapPos = new Int32Array(cap * 2);
+}
+
+const SMALL = 48; // below this many symbols the quadratic scan beats the heap's bookkeeping
+const CACHE_LIMIT = 1 << 17;
+
+export class BpeModel {
+  readonly type = "BPE";
+  readonly options: Required<BpeOptions>;
+  /** Token string (byte-level alphabet for byte-level models) → id. */
+  readonly vocab: Map<string, number>;
+  /** id → token string. */
+  readonly tokens: (string | undefined)[];
+  /** Merges in priority order, as id pairs, for toJSON. */
+  private readonly mergeList: Int32Array;
+  private readonly pairs: PairTable;
+  /** byte → id of its single-byte token (byte-level) or of `<0xAB>` (byte fallback); -1 if absent. */
+  private readonly byteIds = new Int32Array(256).fill(-1);
+  /** Raw text → id for pieces that are whole tokens (only with ignoreMerges). */
+  private readonly whole: Map<string, number> | undefined;
+  private cache = new Map<string, number[]>();
+  private readonly unkId: number;
+
+  /** id → raw bytes, for byte-level models. */
+  private readonly bytes: (Uint8Array | undefined)[] = [];
+
+  private constructor(vocab: Map<string, number>, merges: Int32Array, pairs: PairTable, options: BpeOptions, bytes_?: (Uint8Array | undefined)[]) {
+    this.options = {
+      ignoreMerges: false, unkToken: null, fuseUnk: false, byteFallback: false,
+      continuingSubwordPrefix: null, endOfWordSuffix: null, ...options,
+    };
+    this.vocab = vocab;
+    this.mergeList = merges;
+    this.pairs = pairs;
+    this.tokens = [];
+    for (const [t, id] of vocab) this.tokens[id] = t;
+    const unk = this.options.unkToken;
+    this.unkId = unk == null ? -1 : vocab.get(unk) ?? -1;
+    check(unk == null || this.unkId >= 0, "BAD_FILE", `the BPE unk_token ${JSON.stringify(unk)} is not in the vocabulary`);
+    if (options.byteLevel) {
+      this.whole = this.options.ignoreMerges ? new Map() : undefined;
+      for (const [t, id] of vocab) {
+        const bytes = bytes_?.[id] ?? byteLevelToBytes(t);
+        if (bytes === undefined) continue;
+        this.bytes[id] = bytes;
+        if (bytes.length === 1) this.byteIds[bytes[0]] = id;
+        if (this.whole) {
+          const raw = utf8Strict(bytes);
+          if (raw !== undefined && !this.whole.has(raw)) this.whole.set(raw, id);
+        }
+      }
+    } else {
+      this.whole = this.options.ignoreMerges ? vocab : undefined;
+      if (this.options.byteFallback) {
+        for (let b = 0; b < 256; b++) this.byteIds[b] = vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`) ?? -1;
+      }
+    }
+  }
+
+  /**
+   * A Hugging Face BPE model: `vocab` token → id, `merges` in priority order as [left, right] token strings.
+   * Throws BAD_FILE when a merge names a token that is not in the vocabulary.
+   */
+  static fromVocabMerges(vocab: Map<string, number>, merges: [string, string][], options: BpeOptions): BpeModel {
+    const pairs = new PairTable(merges.length);
+    const list = new Int32Array(merges.length * 2);
+    let n = 0;
+    const prefixLen = options.continuingSubwordPrefix?.length ?? 0;
+    for (let i = 0; i < merges.length; i++) {
+      const [a, b] = merges[i];
+      const ia = vocab.get(a);
+      const ib = vocab.get(b);
+      // HF strips the continuing-subword prefix from the right part when forming the merged token.
+      const joined = a + (prefixLen > 0 && b.startsWith(options.continuingSubwordPrefix!) ? b.slice(prefixLen) : b);
+      const im = vocab.get(joined);
+      if (ia === undefined || ib === undefined || im === undefined) {
+        const missing = ia === undefined ? a : ib === undefined ? b : joined;
+        throw new TinyLMError("BAD_FILE", `BPE merge ${i} ("${a} ${b}") names ${JSON.stringify(missing)}, which is not in the vocabulary`);
+      }
+      if (pairs.add(ia, ib, i, im)) {
+        list[n++] = ia;
+        list[n++] = ib;
+      }
+    }
+    return new BpeModel(vocab, list.subarray(0, n), pairs, options);
+  }
+
+  /**
+   * A tiktoken encoding: `ranks[id]` = the token's bytes. The merges are derived: every split of a token into two
+   * tokens is a pair whose priority is the token's rank, which is exactly tiktoken's "rank of the concatenation".
+   */
+  static fromRanks(ranks: (Uint8Array | undefined)[]): BpeModel {
+    const table = new ByteTable(ranks.length);
+    const vocab = new Map<string, number>();
+    let pairCount = 0;
+    for (let id = 0; id < ranks.length; id++) {
+      const b = ranks[id];
+      if (b === undefined) continue;
+      check(table.add(b, id) < 0, "BAD_FILE", `ranks ${table.find(b, 0, b.length)} and ${id} have the same bytes`);
+      vocab.set(bytesToByteLevel(b), id);
+      pairCount += b.length - 1;
+    }
+    const pairs = new PairTable(pairCount);
+    const order: number[] = [];
+    let suffix = new Int32Array(64);
+    for (let id = 0; id < ranks.length; id++) {
+      const b = ranks[id];
+      if (b === undefined || b.length < 2) continue;
+      const n = b.length;
+      // suffix[k] = poly hash of b[k..n), built right to left; prefixes are extended left to right below.
+      if (suffix.length <= n) suffix = new Int32Array(2 * n + 1);
+      let pow = 1;
+      suffix[n] = 0;
+      for (let k = n - 1; k >= 0; k--) {
+        suffix[k] = (suffix[k + 1] + Math.imul(b[k], pow)) | 0;
+        pow = Math.imul(pow, 0x01000193);
+      }
+      let prefix = 0;
+      for (let k = 1; k < n; k++) {
+        prefix = (Math.imul(prefix, 0x01000193) + b[k - 1]) | 0;
+        const l = table.find(b, 0, k, ByteTable.mix(prefix, k));
+        if (l < 0) continue;
+        const r = table.find(b, k, n, ByteTable.mix(suffix[k], n - k));
+        if (r >= 0 && pairs.add(l, r, id, id)) order.push(l, r);
+      }
+    }
+    return new BpeModel(vocab, Int32Array.from(order), pairs, { byteLevel: true, ignoreMerges: true }, ranks);
+  }
+
+  get vocabSize(): number {
+    return this.vocab.size;
+  }
+
+  /**
+   * Appends the ids of one pre-tokenized piece (raw text; for byte-level models the text before GPT-2's byte
+   * mapping, which this model applies itself).
+   *
+   * Performance notes: most pieces of real text are whole tokens or repeat, so the two Map lookups below answer
+   * nearly every call; a string-keyed Map is the fastest hash V8 offers for short strings. The cache is a plain Map
+   * cleared when full (an LRU costs a delete + set per hit, more than the rare re-merge it saves). Only misses reach
+   * the merge loop, which works on Int32Array ids in shared scratch buffers and allocates only its result.
+   */
+  encodePiece(piece: string, out: number[]): void {
+    if (this.whole !== undefined) {
+      const id = this.whole.get(piece);
+      if (id !== undefined) {
+        out.push(id);
+        return;
+      }
+    }
+    let ids = this.cache.get(piece);
+    if (ids === undefined) {
+      ids = this.options.byteLevel ? this.mergeBytes(piece) : this.mergeChars(piece);
+      if (this.cache.size >= CACHE_LIMIT) this.cache = new Map();
+      this.cache.set(piece, ids);
+    }
+    for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+  }
+
+  /** Encodes every match of `re` (a global regex) in `text`: the pre-tokenizer and model fused for tiktoken's shape. */
+  encodeMatches(text: string, re: RegExp, out: number[]): void {
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+      const piece = m[0];
+      if (piece.length === 0) re.lastIndex++; // a pattern that can match "" must still advance
+      else this.encodePiece(piece, out);
+    }
+  }
+
+  private mergeBytes(piece: string): number[] {
+    if (byteBuf.length < piece.length * 3) byteBuf = new Uint8Array(piece.length * 3);
+    const n = utf8Into(byteBuf, piece);
+    reserve(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const id = this.byteIds[byteBuf[i]];
+      if (id >= 0) symBuf[m++] = id; // HF drops a symbol it cannot map when there is no unk token
+    }
+    return this.merge(m);
+  }
+
+  private mergeChars(piece: string): number[] {
+    const { continuingSubwordPrefix: prefix, endOfWordSuffix: suffix, byteFallback, fuseUnk } = this.options;
+    reserve(piece.length * 4 + 2);
+    let m = 0;
+    let unk = false; // a pending unknown run (HF adds it lazily so that fuse_unk can extend it)
+    let first = true;
+    for (let i = 0; i < piece.length; ) {
+      const cp = piece.codePointAt(i)!;
+      const len = cp > 0xffff ? 2 : 1;
+      let s = piece.slice(i, i + len);
+      i += len;
+      if (!first && prefix) s = prefix + s;
+      if (i >= piece.length && suffix) s = s + suffix;
+      first = false;
+      const id = this.vocab.get(s);
+      if (id !== undefined) {
+        if (unk) { symBuf[m++] = this.unkId; unk = false; }
+        symBuf[m++] = id;
+        continue;
+      }
+      if (byteFallback) {
+        const bytes = utf8(s);
+        let ok = true;
+        for (let k = 0; k < bytes.length; k++) if (this.byteIds[bytes[k]] < 0) ok = false;
+        if (ok) {
+          // HF appends the bytes without flushing a pending unknown first; kept for identical output.
+          for (let k = 0; k < bytes.length; k++) symBuf[m++] = this.byteIds[bytes[k]];
+          continue;
+        }
+      }
+      if (this.unkId >= 0) {
+        if (unk && !fuseUnk) symBuf[m++] = this.unkId;
+        unk = true;
+      }
+    }
+    if (unk) symBuf[m++] = this.unkId;
+    return this.merge(m);
+  }
+
+  // symBuf[0..n) → merged ids. Leftmost lowest-priority pair first, as tiktoken and HF do.
+  private merge(n: number): number[] {
+    if (n >= SMALL) return this.mergeHeap(n);
+    const pairs = this.pairs;
+    for (let i = 0; i + 1 < n; i++) prioBuf[i] = pairs.priority(pairs.find(symBuf[i], symBuf[i + 1]));
+    while (n > 1) {
+      let best = NONE;
+      let at = -1;
+      for (let i = 0; i + 1 < n; i++) {
+        if (prioBuf[i] < best) {
+          best = prioBuf[i];
+          at = i;
+        }
+      }
+      if (at < 0) break;
+      symBuf[at] = pairs.mergedId(pairs.find(symBuf[at], symBuf[at + 1]));
+      symBuf.copyWithin(at + 1, at + 2, n);
+      prioBuf.copyWithin(at + 1, at + 2, n - 1);
+      n--;
+      if (at + 1 < n) prioBuf[at] = pairs.priority(pairs.find(symBuf[at], symBuf[at + 1]));
+      if (at > 0) prioBuf[at - 1] = pairs.priority(pairs.find(symBuf[at - 1], symBuf[at]));
+    }
+    return Array.from(symBuf.subarray(0, n));
+  }
+
+  // The same rule in O(n log n) for long pieces (a 50,000-character word): a min-heap of (priority, position) over
+  // adjacent pairs, a linked list of live symbols, and lazy invalidation — a popped entry whose pair has changed is
+  // skipped, and every pair that forms is pushed, so the smallest valid entry is always the next merge.
+  private mergeHeap(n: number): number[] {
+    const pairs = this.pairs;
+    let size = 0;
+    const push = (prio: number, pos: number): void => {
+      let i = size++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (heapPrio[p] < prio || (heapPrio[p] === prio && heapPos[p] < pos)) break;
+        heapPrio[i] = heapPrio[p];
+        heapPos[i] = heapPos[p];
+        i = p;
+      }
+      heapPrio[i] = prio;
+      heapPos[i] = pos;
+    };
+    for (let i = 0; i < n; i++) {
+      prevBuf[i] = i - 1;
+      nextBuf[i] = i + 1 < n ? i + 1 : -1;
+    }
+    for (let i = 0; i + 1 < n; i++) {
+      const prio = pairs.priority(pairs.find(symBuf[i], symBuf[i + 1]));
+      if (prio !== NONE) push(prio, i);
+    }
+    while (size > 0) {
+      const prio = heapPrio[0];
+      const pos = heapPos[0];
+      // pop: move the last entry down from the root
+      const lp = heapPrio[--size];
+      const lq = heapPos[size];
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= size) break;
+        if (c + 1 < size && (heapPrio[c + 1] < heapPrio[c] || (heapPrio[c + 1] === heapPrio[c] && heapPos[c + 1] < heapPos[c]))) c++;
+        if (lp < heapPrio[c] || (lp === heapPrio[c] && lq < heapPos[c])) break;
+        heapPrio[i] = heapPrio[c];
+        heapPos[i] = heapPos[c];
+        i = c;
+      }
+      heapPrio[i] = lp;
+      heapPos[i] = lq;
+
+      if (symBuf[pos] < 0) continue; // merged away
+      const nx = nextBuf[pos];
+      if (nx < 0) continue;
+      const slot = pairs.find(symBuf[pos], symBuf[nx]);
+      if (pairs.priority(slot) !== prio) continue; // stale
+      symBuf[pos] = pairs.mergedId(slot);
+      symBuf[nx] = -1;
+      const after = nextBuf[nx];
+      nextBuf[pos] = after;
+      if (after >= 0) {
+        prevBuf[after] = pos;
+        const p = pairs.priority(pairs.find(symBuf[pos], symBuf[after]));
+        if (p !== NONE) push(p, pos);
+      }
+      const before = prevBuf[pos];
+      if (before >= 0) {
+        const p = pairs.priority(pairs.find(symBuf[before], symBuf[pos]));
+        if (p !== NONE) push(p, before);
+      }
+    }
+    const out: number[] = [];
+    for (let i = 0; i >= 0; i = nextBuf[i]) out.push(symBuf[i]);
+    return out;
+  }
+
+  /** The token's raw bytes for byte-level models (GPT-2 alphabet undone), else undefined. */
+  tokenBytes(id: number): Uint8Array | undefined {
+    return this.bytes[id];
+  }
+
+  toJSON(): Record<string, unknown> {
+    const merges: [string, string][] = [];
+    for (let i = 0; i < this.mergeList.length; i += 2) merges.push([this.tokens[this.mergeList[i]]!, this.tokens[this.mergeList[i + 1]]!]);
+    const o = this.options;
+    return {
+      type: "BPE", dropout: null, unk_token: o.unkToken, continuing_subword_prefix: o.continuingSubwordPrefix,
+      end_of_word_suffix: o.endOfWordSuffix, fuse_unk: o.fuseUnk, byte_fallback: o.byteFallback,
+      ignore_merges: o.ignoreMerges, vocab: Object.fromEntries(this.vocab), merges,
+    };
+  }
+}
+
