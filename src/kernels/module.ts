@@ -81,9 +81,11 @@ export class Kernels {
 
   /** Pointer to a scratch area of at least `floats` floats, shared by kernels; invalid after the next call. */
   workspace(floats: number): number {
-    if (floats > this.work.floats) {
+    // Never smaller than sgemm's packing buffers, and allocated on the first call even for floats = 0: sgemm packs
+    // into it whatever its caller asked for (a null workspace would pack over static data and the first arrays).
+    const want = Math.max(floats, this.exports.sgemm_workspace_floats());
+    if (want > this.work.floats) {
       if (this.work.floats > 0) this.heap.free(this.work.ptr);
-      const want = Math.max(floats, this.exports.sgemm_workspace_floats());
       this.work = { ptr: this.heap.alloc(want * 4), floats: want };
     }
     return this.work.ptr;
