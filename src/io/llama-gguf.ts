@@ -1,5 +1,6 @@
 import { TinyLMError, check } from "../errors.js";
 import { validateConfig, type LlamaConfig } from "../nn/config.js";
+import { hfParameterShapes } from "./hf-llama.js";
 import { f32ArrayToF16 } from "../util/f16.js";
 import { ggufNumber, ggufString, ggufTensorToF32, readGguf, writeGguf, type GgmlType, type GgufFile, type GgufTensor, type GgufValue } from "./gguf.js";
 
@@ -136,7 +137,7 @@ export function llamaToGguf(c: LlamaConfig, tensors: Map<string, Float32Array> |
   const type = options.type ?? "F32";
   check(type === "F32" || type === "F16", "BAD_ARGUMENT", `llamaToGguf: type must be "F32" or "F16", got ${String(type)}`);
   const byName = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
-  const shapes = hfShapes(c);
+  const shapes = hfParameterShapes(c);
   for (const name of byName.keys()) check(shapes.has(name), "BAD_ARGUMENT", `llamaToGguf: unexpected tensor "${name}" for this config`);
   const out: GgufTensor[] = [];
   for (const [name, shape] of shapes) {
@@ -215,7 +216,7 @@ export function llamaFromGguf(file: Uint8Array | GgufFile, options: { decode?: D
     check(v === undefined || v === hs, "UNSUPPORTED", `gguf: ${key} = ${v} differs from the head size ${hs}; only full-width RoPE heads are supported`);
   }
 
-  const shapes = hfShapes(config);
+  const shapes = hfParameterShapes(config);
   const tensors = new Map<string, Float32Array>();
   for (const t of f.tensors) {
     const name = ggufToHfName(t.name);
@@ -232,27 +233,6 @@ export function llamaFromGguf(file: Uint8Array | GgufFile, options: { decode?: D
   }
   for (const name of shapes.keys()) check(tensors.has(name), "BAD_FILE", `gguf: tensor "${hfToGgufName(name)}" is missing`);
   return { config, tensors, metadata: m };
-}
-
-// The HF parameter shapes of a config, in HF state-dict order.
-function hfShapes(c: LlamaConfig): Map<string, number[]> {
-  const hs = c.dim / c.nHeads;
-  const shapes = new Map<string, number[]>([["model.embed_tokens.weight", [c.vocabSize, c.dim]]]);
-  const dims: Record<string, number[]> = {
-    "input_layernorm.weight": [c.dim],
-    "self_attn.q_proj.weight": [c.nHeads * hs, c.dim],
-    "self_attn.k_proj.weight": [c.nKvHeads * hs, c.dim],
-    "self_attn.v_proj.weight": [c.nKvHeads * hs, c.dim],
-    "self_attn.o_proj.weight": [c.dim, c.nHeads * hs],
-    "post_attention_layernorm.weight": [c.dim],
-    "mlp.gate_proj.weight": [c.ffnDim, c.dim],
-    "mlp.up_proj.weight": [c.ffnDim, c.dim],
-    "mlp.down_proj.weight": [c.dim, c.ffnDim],
-  };
-  for (let l = 0; l < c.nLayers; l++) for (const [hf] of LAYER_NAMES) shapes.set(`model.layers.${l}.${hf}`, dims[hf]);
-  shapes.set("model.norm.weight", [c.dim]);
-  if (!c.tiedEmbeddings) shapes.set("lm_head.weight", [c.vocabSize, c.dim]);
-  return shapes;
 }
 
 // A config read from a file: its problems are the file's, so they are reported as BAD_FILE.
