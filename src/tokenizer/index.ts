@@ -5,3 +5,4 @@ export type { AddedToken, TokenizerParts } from "./json.js";
 export { TIKTOKEN_ENCODINGS, parseTiktokenRanks, parseGpt2Files } from "./tiktoken.js";
 export { regexFromRust, GPT2_PATTERN, CL100K_PATTERN, O200K_PATTERN } from "./patterns.js";
 export { BYTE_TO_CHAR, CHAR_TO_BYTE } from "./bytes.js";
+export { bertTokenizerJSON, type BertOptions } from "./presets.js";

@@ -26,8 +26,8 @@ export class LowercaseNormalizer implements Normalizer {
   }
 }
 
-// unicode-normalization's is_combining_mark: General_Category = Mark.
-const MARKS = /\p{M}/gu;
+// What HF strips as accents: nonspacing marks only (Hindi's spacing vowel signs, category Mc, stay).
+const MARKS = /\p{Mn}/gu;
 export class StripAccentsNormalizer implements Normalizer {
   normalize(s: string): string {
     return s.replace(MARKS, "");

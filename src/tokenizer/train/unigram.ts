@@ -101,7 +101,7 @@ class SubstringTrie {
   private mask = (1 << 17) - 1;
 
   private slot(p: number, c: number): number {
-    let h = (Math.imul(p, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca6b)) & this.mask;
+    let h = mix(p, c) & this.mask;
     for (;;) {
       const n = this.table[h];
       if (n < 0 || (this.parent[n] === p && this.char[n] === c)) return h;
@@ -135,6 +135,13 @@ class SubstringTrie {
     }
     return n;
   }
+}
+
+/** A 32-bit hash of a pair of ints whose low bits depend on every input bit (a table mask keeps the low bits). */
+export function mix(a: number, b: number): number {
+  let x = Math.imul(a, 0x9e3779b1) + b;
+  x = Math.imul(x ^ (x >>> 15), 0x85ebca6b);
+  return (x ^ (x >>> 13)) >>> 0;
 }
 
 function resize<T extends Int32Array | Float64Array | Uint8Array>(x: T, n: number): T {
