@@ -4,3 +4,8 @@ export { TinyLMError, type TinyLMErrorCode } from "./errors.js";
 export { Kernels, loadKernels, type Flavor, type LoadKernelsOptions, type WasmSource } from "./kernels/module.js";
 export { Heap, HeapArray } from "./kernels/heap.js";
 export { gemm, type GemmShape } from "./kernels/gemm.js";
+export { MLP, type MLPOptions } from "./nn/mlp.js";
+export { linearForward, linearBackward } from "./nn/linear.js";
+export { mseLoss, mseBackward } from "./nn/loss.js";
+export { SGD, type Optimizer } from "./nn/optim.js";
+export { Random } from "./util/random.js";
