@@ -16,7 +16,7 @@
  * continuing-subword prefix the ids of "##x" follow HF's random word order, so `symbolOrder` lets
  * a test replay a given HF run.
  */
-import { Ticker } from "./common.js";
+import { mix, Ticker } from "./common.js";
 
 export interface BpeCoreOptions {
   vocabSize: number;
@@ -50,13 +50,10 @@ class PairIndex {
     this.mask = 4095;
   }
 
-  private hash(a: number, b: number): number {
-    return (Math.imul(a, 0x9e3779b1) ^ Math.imul(b, 0x85ebca6b)) >>> 0;
-  }
 
   /** The pair's index, created if new (then `size` grows by one). */
   get(a: number, b: number): number {
-    let h = this.hash(a, b) & this.mask;
+    let h = mix(a, b) & this.mask;
     for (;;) {
       const p = this.table[h];
       if (p < 0) break;
@@ -79,7 +76,7 @@ class PairIndex {
     this.table = new Int32Array(this.table.length * 2).fill(-1);
     this.mask = this.table.length - 1;
     for (let p = 0; p < this.size; p++) {
-      let h = this.hash(this.a[p], this.b[p]) & this.mask;
+      let h = mix(this.a[p], this.b[p]) & this.mask;
       while (this.table[h] >= 0) h = (h + 1) & this.mask;
       this.table[h] = p;
     }

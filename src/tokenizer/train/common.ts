@@ -166,3 +166,10 @@ export function checkKnownKeys(who: string, o: object, known: readonly string[])
     check(known.includes(k), "BAD_ARGUMENT", () => `${who}: unknown option "${k}" (known: ${known.join(", ")})`);
   }
 }
+
+/** A 32-bit hash of a pair of ints whose low bits depend on every input bit (a table mask keeps the low bits). */
+export function mix(a: number, b: number): number {
+  let x = Math.imul(a, 0x9e3779b1) + b;
+  x = Math.imul(x ^ (x >>> 15), 0x85ebca6b);
+  return (x ^ (x >>> 13)) >>> 0;
+}

@@ -36,6 +36,7 @@ import {
   checkRunOptions,
   checkTokens,
   emptyTokenizerJson,
+  mix,
   Ticker,
   type TokenizerJson,
   type TrainerInput,
@@ -135,13 +136,6 @@ class SubstringTrie {
     }
     return n;
   }
-}
-
-/** A 32-bit hash of a pair of ints whose low bits depend on every input bit (a table mask keeps the low bits). */
-export function mix(a: number, b: number): number {
-  let x = Math.imul(a, 0x9e3779b1) + b;
-  x = Math.imul(x ^ (x >>> 15), 0x85ebca6b);
-  return (x ^ (x >>> 13)) >>> 0;
 }
 
 function resize<T extends Int32Array | Float64Array | Uint8Array>(x: T, n: number): T {
