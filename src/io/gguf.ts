@@ -94,8 +94,8 @@ const UNSUPPORTED_TYPE_IDS = new Set([16, 17, 18, 19, 20, 21, 22, 23, 29, 34, 35
 
 /** Bytes of a tensor of `type` with dimensions `ne` (ne[0] contiguous); ne[0] must be a multiple of the block size. */
 export function ggmlTensorBytes(type: GgmlType, ne: readonly number[]): number {
+  check(Object.hasOwn(GGML_TYPES, type), "BAD_ARGUMENT", `unknown ggml type ${type}`);
   const t = GGML_TYPES[type];
-  check(t !== undefined, "BAD_ARGUMENT", `unknown ggml type ${type}`);
   check(ne.every((d) => Number.isSafeInteger(d) && d >= 0), "BAD_SHAPE", `invalid tensor dimensions [${ne}]`);
   const ne0 = ne.length === 0 ? 1 : ne[0];
   check(ne0 % t.blockSize === 0, "BAD_SHAPE", `a ${type} row holds blocks of ${t.blockSize} values, but ne[0] = ${ne0}`);
@@ -222,7 +222,7 @@ export function readGguf(bytes: Uint8Array): GgufFile {
  * (keys in the given order, data aligned and each tensor padded with zeros). The alignment is the `general.alignment`
  * value when given (u32, power of 2), else 32. Throws TinyLMError on anything llama.cpp would reject.
  */
-export function writeGguf(metadata: Map<string, GgufValue> | Iterable<[string, GgufValue]>, tensors: readonly GgufTensor[]): Uint8Array {
+export function writeGguf(metadata: Map<string, GgufValue> | Iterable<readonly [string, GgufValue]>, tensors: readonly GgufTensor[]): Uint8Array {
   littleEndianHost();
   const kvs = [...metadata];
   const keys = new Set<string>();

@@ -123,7 +123,7 @@ export interface LlamaToGgufOptions {
   /** general.file_type; defaults to the one matching `type`. */
   fileType?: number;
   /** More keys after the model's own, e.g. the tokenizer.ggml.* keys (llama.cpp requires tokenizer.ggml.model). */
-  metadata?: Iterable<[string, GgufValue]>;
+  metadata?: Iterable<readonly [string, GgufValue]>;
   /** Custom encoding of 2-D tensors (the quantizers plug in here); receives the already RoPE-permuted values. */
   encode?: EncodeTensor;
 }
