@@ -13,6 +13,19 @@ import { madd } from "./simd";
   return v;
 }
 
+/** Lanes [0, m) loaded from p, `fill` elsewhere (m in 1..4): one loop over ceil(n/4) vectors handles every length. */
+// @ts-ignore: decorator
+@inline export function loadN(p: usize, m: i32, fill: f32 = 0): v128 {
+  return m == 4 ? v128.load(p) : loadTail(p, m, fill);
+}
+
+/** Stores lanes [0, m) of v at p (m in 1..4). */
+// @ts-ignore: decorator
+@inline export function storeN(p: usize, v: v128, m: i32): void {
+  if (m == 4) v128.store(p, v);
+  else storeTail(p, v, m);
+}
+
 /** Stores lanes [0, rem) of v at p (rem in 1..3). */
 // @ts-ignore: decorator
 @inline export function storeTail(p: usize, v: v128, rem: i32): void {

@@ -28,6 +28,22 @@ export interface KernelExports {
   vec_exp(out: number, inp: number, n: number): void;
   sigmoid_forward(out: number, inp: number, n: number): void;
   sigmoid_backward(dinp: number, out: number, dout: number, n: number): void;
+  silu_forward(out: number, inp: number, n: number): void;
+  silu_backward(dinp: number, dout: number, inp: number, n: number): void;
+  swiglu_forward(out: number, gate: number, up: number, n: number): void;
+  swiglu_backward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
+  softmax_forward(out: number, inp: number, rows: number, cols: number, scale: number, causal: number, pastLength: number): void;
+  softmax_backward(dinp: number, out: number, dout: number, rows: number, cols: number, scale: number): void;
+  log_softmax_forward(out: number, inp: number, rows: number, cols: number): void;
+  /** dlogits = 0 computes the losses only. */
+  crossentropy_forward(losses: number, dlogits: number, logits: number, targets: number, rows: number, V: number,
+    dlossScale: number, ignoreIndex: number): void;
+  rmsnorm_forward(out: number, rstd: number, inp: number, weight: number, rows: number, cols: number, eps: number): void;
+  rmsnorm_backward(dinp: number, dweight: number, dout: number, inp: number, weight: number, rstd: number,
+    rows: number, cols: number): void;
+  // assembly/optim.ts
+  adamw_step(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
+    eps: number, weightDecay: number, step: number): void;
   // assembly/embedding.ts
   embedding_forward(out: number, ids: number, wte: number, N: number, C: number): void;
   embedding_backward(dwte: number, dout: number, ids: number, N: number, C: number): void;

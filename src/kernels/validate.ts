@@ -37,6 +37,16 @@ export function disjoint(fn: string, arrays: Record<string, HeapArray<"f32" | "i
   }
 }
 
+/** Throws BAD_ARGUMENT if `a` shares any memory with one of `others` (for arrays a kernel writes at other indices than
+ *  it reads, such as a per-row result next to a row-major matrix, where even the very same block would be wrong). */
+export function separate(fn: string, name: string, a: HeapArray<"f32" | "i32">, others: Record<string, HeapArray<"f32" | "i32"> | undefined>): void {
+  for (const [nb, b] of Object.entries(others)) {
+    if (b === undefined) continue;
+    const overlap = a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
+    check(!overlap, "BAD_ARGUMENT", `${fn}: ${name} and ${nb} must not share memory`);
+  }
+}
+
 /** Throws BAD_ARGUMENT unless `v` is a finite number (and, when given, within [lo, hi]). */
 export function finite(fn: string, name: string, v: unknown, lo = -Infinity, hi = Infinity): number {
   check(typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi, "BAD_ARGUMENT",
