@@ -1,0 +1,373 @@
+import { TinyLMError, check } from "../errors.js";
+import { crossEntropy, rmsnorm, rmsnormBackward, swiglu, swigluBackward } from "../kernels/activations.js";
+import { attention, attentionBackward } from "../kernels/attention.js";
+import type { HeapArray } from "../kernels/heap.js";
+import type { Kernels } from "../kernels/module.js";
+import { rope, ropeTables } from "../kernels/rope.js";
+import { Random } from "../util/random.js";
+import { type LlamaConfig, type ParamTensor, headSize, parameterLayout } from "./config.js";
+import { matmulBackward, matmulForward } from "./linear.js";
+
+type F32 = HeapArray<"f32">;
+
+/** One layer's parameters (HF names in comments), as views into the parameter (or gradient) slab. */
+interface LayerParams {
+  attnNorm: F32; // input_layernorm (C,)
+  wq: F32; // self_attn.q_proj (NH·hs, C)
+  wk: F32; // self_attn.k_proj (NKV·hs, C)
+  wv: F32; // self_attn.v_proj (NKV·hs, C)
+  wo: F32; // self_attn.o_proj (C, NH·hs)
+  ffnNorm: F32; // post_attention_layernorm (C,)
+  wGate: F32; // mlp.gate_proj (F, C)
+  wUp: F32; // mlp.up_proj (F, C)
+  wDown: F32; // mlp.down_proj (C, F)
+}
+
+interface ModelParams {
+  embed: F32; // embed_tokens (V, C)
+  layers: LayerParams[];
+  norm: F32; // model.norm (C,)
+  lmHead: F32; // lm_head (V, C), the embedding itself when tied
+}
+
+/** Activations of one forward pass over a (B, T) batch, carved from one slab (llm.c's ActivationTensors). */
+interface Acts {
+  B: number;
+  T: number;
+  slab: F32;
+  ids: HeapArray<"i32">; // (B, T)
+  targets: HeapArray<"i32">; // (B, T)
+  resid: F32[]; // nLayers+1 × (B, T, C): resid[0] is the embedding, resid[l+1] layer l's output
+  ln1: F32[]; // (B, T, C) per layer
+  rstd1: F32[]; // (B, T)
+  q: F32[]; // (B, T, NH, hs), after RoPE
+  k: F32[]; // (B, T, NKV, hs), after RoPE
+  v: F32[]; // (B, T, NKV, hs)
+  att: F32[]; // (B, NH, T, T) attention probabilities
+  atty: F32[]; // (B, T, NH·hs) attention output before o_proj
+  residMid: F32[]; // (B, T, C) after the attention block's residual add
+  ln2: F32[]; // (B, T, C)
+  rstd2: F32[]; // (B, T)
+  gate: F32[]; // (B, T, F)
+  up: F32[]; // (B, T, F)
+  hmid: F32[]; // (B, T, F) silu(gate)·up
+  lnf: F32; // (B, T, C)
+  rstdf: F32; // (B, T)
+  logits: F32; // (B, T, V)
+  losses: F32; // (B, T)
+}
+
+/** Gradients of the activations. Backward walks one layer at a time, so one set of buffers serves every layer. */
+interface GradActs {
+  B: number;
+  T: number;
+  slab: F32;
+  dresid: F32; // (B, T, C), the residual stream's gradient, carried through all layers
+  dln: F32; // (B, T, C)
+  dq: F32; // (B, T, NH, hs)
+  dk: F32; // (B, T, NKV, hs)
+  dv: F32; // (B, T, NKV, hs)
+  datty: F32; // (B, T, NH·hs)
+  dhmid: F32; // (B, T, F)
+  dgate: F32; // (B, T, F)
+  dup: F32; // (B, T, F)
+  dlogits: F32; // (B, T, V)
+  attScratch: F32; // 2 × (T, T) for the attention backward
+}
+
+export interface LlamaInitOptions {
+  /** Seed of the weight initialisation. Default 0. */
+  seed?: number;
+  /** Standard deviation of the normal initialisation (HF's initializer_range). Default 0.02. */
+  initStd?: number;
+}
+
+/**
+ * A Llama-architecture decoder on the wasm kernels, with an explicit forward and backward per layer in the style of
+ * llm.c's train_gpt2.c. Parameters, their gradients, and the activations of a (B, T) batch each live in one slab.
+ * RoPE uses Hugging Face's rotate_half layout, so the parameter slab is a LlamaForCausalLM state dict as is.
+ *
+ *     const model = Llama.init(k, llamaConfig("nano"), { seed: 1 });
+ *     const loss = model.forward(ids, { B: 4, T: 64, targets });   // ids, targets (B, T)
+ *     model.zeroGrad(); model.backward();                          // model.grads now holds dLoss/dParams
+ */
+export class Llama {
+  readonly k: Kernels;
+  readonly config: LlamaConfig;
+  readonly tensors: readonly ParamTensor[];
+  /** Every parameter, in `tensors` order (HF names). */
+  readonly params: F32;
+  /** dLoss/dParams, same layout; allocated by the first zeroGrad(); backward() accumulates into it. */
+  grads: F32 | null = null;
+  private readonly p: ModelParams;
+  private g: ModelParams | null = null;
+  private readonly rope: { cos: F32; sin: F32 };
+  private acts: Acts | null = null;
+  private dacts: GradActs | null = null;
+  /** Whether the last forward pass had targets (so backward has a loss to differentiate). */
+  private haveLoss = false;
+
+  constructor(k: Kernels, config: LlamaConfig, params?: F32) {
+    const { tensors, total } = parameterLayout(config);
+    check(params === undefined || params.length === total, "BAD_SHAPE", () => `Llama: the config needs ${total} parameters, got ${params!.length}`);
+    this.k = k;
+    this.config = config;
+    this.tensors = tensors;
+    this.params = params ?? k.f32(total);
+    this.p = this.views(this.params);
+    this.rope = ropeTables(k, config.contextLength, headSize(config), config.ropeTheta);
+  }
+
+  /** A fresh model: normal(0, initStd) weights, residual projections scaled by 1/√(2·nLayers) (GPT-2), norms = 1. */
+  static init(k: Kernels, config: LlamaConfig, options: LlamaInitOptions = {}): Llama {
+    const model = new Llama(k, config);
+    const rng = new Random(options.seed ?? 0);
+    const std = options.initStd ?? 0.02;
+    check(Number.isFinite(std) && std > 0, "BAD_ARGUMENT", `Llama.init: initStd must be positive, got ${std}`);
+    const all = model.params.view;
+    for (const t of model.tensors) {
+      const values = all.subarray(t.offset, t.offset + t.size);
+      if (t.shape.length === 1) values.fill(1);
+      else rng.fillNormal(values, 0, /(o_proj|down_proj)/.test(t.name) ? std / Math.sqrt(2 * config.nLayers) : std);
+    }
+    return model;
+  }
+
+  /** Total parameter count (tied embeddings counted once). */
+  parameterCount(): number {
+    return this.tensors.reduce((n, t) => n + t.size, 0);
+  }
+
+  /** The named parameter tensor (HF name) as a view into the slab. */
+  param(name: string): F32 {
+    const t = this.tensors.find((x) => x.name === name);
+    check(t !== undefined, "BAD_ARGUMENT", `Llama: no parameter named "${name}"`);
+    return this.params.subarray(t.offset, t.size);
+  }
+
+  /**
+   * Runs the model over ids (B, T). With targets (B, T) it returns the mean cross-entropy over the targets that are
+   * not -1 (masked positions, as SFT uses) and prepares backward(); without, it returns NaN and only the logits are
+   * meaningful. logits() reads them afterwards.
+   */
+  forward(ids: ArrayLike<number>, options: { B?: number; T?: number; targets?: ArrayLike<number> } = {}): number {
+    const c = this.config;
+    const B = options.B ?? 1;
+    const T = options.T ?? ids.length / B;
+    check(Number.isInteger(B) && B >= 1 && Number.isInteger(T) && T >= 1, "BAD_SHAPE", `forward: B and T must be positive integers, got ${B}, ${T}`);
+    check(ids.length === B * T, "BAD_SHAPE", `forward: ids must hold B·T = ${B * T} tokens, got ${ids.length}`);
+    check(T <= c.contextLength, "BAD_SHAPE", `forward: T = ${T} exceeds the context length ${c.contextLength}`);
+    checkIds("forward: ids", ids, c.vocabSize, false);
+    const a = this.activations(B, T);
+    a.ids.set(ids);
+    const targets = options.targets;
+    if (targets !== undefined) {
+      check(targets.length === B * T, "BAD_SHAPE", `forward: targets must hold B·T = ${B * T} ids, got ${targets.length}`);
+      checkIds("forward: targets", targets, c.vocabSize, true);
+      a.targets.set(targets);
+    }
+    const k = this.k, p = this.p;
+    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, V = c.vocabSize, BT = B * T;
+    k.exports.embedding_forward(a.resid[0].ptr, a.ids.ptr, p.embed.ptr, BT, C);
+    for (let l = 0; l < c.nLayers; l++) {
+      const w = p.layers[l];
+      rmsnorm(k, a.ln1[l], a.rstd1[l], a.resid[l], w.attnNorm, { rows: BT, cols: C, eps: c.normEps });
+      matmulForward(k, a.q[l], a.ln1[l], w.wq, BT, C, NH * hs);
+      matmulForward(k, a.k[l], a.ln1[l], w.wk, BT, C, NKV * hs);
+      matmulForward(k, a.v[l], a.ln1[l], w.wv, BT, C, NKV * hs);
+      rope(k, a.q[l], this.rope.cos, this.rope.sin, { B, T, heads: NH, headSize: hs });
+      rope(k, a.k[l], this.rope.cos, this.rope.sin, { B, T, heads: NKV, headSize: hs });
+      attention(k, a.atty[l], a.att[l], a.q[l], a.k[l], a.v[l], { B, T, heads: NH, kvHeads: NKV, headSize: hs });
+      a.residMid[l].view.set(a.resid[l].view);
+      matmulForward(k, a.residMid[l], a.atty[l], w.wo, BT, NH * hs, C, true);
+      rmsnorm(k, a.ln2[l], a.rstd2[l], a.residMid[l], w.ffnNorm, { rows: BT, cols: C, eps: c.normEps });
+      matmulForward(k, a.gate[l], a.ln2[l], w.wGate, BT, C, F);
+      matmulForward(k, a.up[l], a.ln2[l], w.wUp, BT, C, F);
+      swiglu(k, a.hmid[l], a.gate[l], a.up[l]);
+      a.resid[l + 1].view.set(a.residMid[l].view);
+      matmulForward(k, a.resid[l + 1], a.hmid[l], w.wDown, BT, F, C, true);
+    }
+    rmsnorm(k, a.lnf, a.rstdf, a.resid[c.nLayers], p.norm, { rows: BT, cols: C, eps: c.normEps });
+    matmulForward(k, a.logits, a.lnf, p.lmHead, BT, C, V);
+    this.haveLoss = targets !== undefined;
+    if (!this.haveLoss) return NaN;
+    const counted = countTargets(targets!);
+    check(counted > 0, "BAD_ARGUMENT", "forward: every target is masked (-1); there is no loss to compute");
+    const loss = crossEntropy(k, a.losses, a.logits, a.targets, { rows: BT, vocab: V });
+    if (!Number.isFinite(loss)) throw new TinyLMError("NAN", `forward: the loss is ${loss} (diverged training or non-finite weights)`);
+    return loss;
+  }
+
+  /** The logits of the last forward pass, (B, T, V), as a fresh copy. */
+  logits(): Float32Array {
+    check(this.acts !== null, "BAD_ARGUMENT", "logits: run forward first");
+    return this.acts.logits.toArray();
+  }
+
+  /** Allocates the gradient slab on first use and sets it to zero. */
+  zeroGrad(): void {
+    if (this.grads === null) {
+      this.grads = this.k.f32(this.params.length);
+      this.g = this.views(this.grads);
+    } else {
+      this.grads.view.fill(0);
+    }
+  }
+
+  /**
+   * Accumulates dLoss/dParams of the last forward pass (mean cross-entropy over its unmasked targets) into grads.
+   * Gradient accumulation over micro-batches is several forward/backward pairs between zeroGrad() calls;
+   * `lossScale` (default 1) weights this micro-batch, e.g. 1/steps.
+   */
+  backward(lossScale = 1): void {
+    check(this.haveLoss && this.acts !== null, "BAD_ARGUMENT", "backward: run forward with targets first");
+    check(this.grads !== null && this.g !== null, "BAD_ARGUMENT", "backward: call zeroGrad() before the first backward");
+    check(Number.isFinite(lossScale), "BAD_ARGUMENT", `backward: lossScale must be finite, got ${lossScale}`);
+    const c = this.config, k = this.k, p = this.p, g = this.g, a = this.acts;
+    const { B, T } = a;
+    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, V = c.vocabSize, BT = B * T;
+    const d = this.gradActs(B, T);
+    d.slab.view.fill(0);
+    // Cross-entropy again, now for its gradient: cheaper than keeping (B, T, V) probabilities alive between passes.
+    crossEntropy(k, a.losses, a.logits, a.targets, { rows: BT, vocab: V, dlogits: d.dlogits, dlossScale: lossScale / countTargets(a.targets.view) });
+    matmulBackward(k, d.dln, g.lmHead, d.dlogits, a.lnf, p.lmHead, BT, C, V);
+    rmsnormBackward(k, d.dresid, g.norm, d.dln, a.resid[c.nLayers], p.norm, a.rstdf, { rows: BT, cols: C });
+    for (let l = c.nLayers - 1; l >= 0; l--) {
+      const w = p.layers[l], dw = g.layers[l];
+      // resid[l+1] = residMid + down(hmid): dresid passes through unchanged and feeds the FFN branch.
+      d.dhmid.view.fill(0);
+      matmulBackward(k, d.dhmid, dw.wDown, d.dresid, a.hmid[l], w.wDown, BT, F, C);
+      d.dgate.view.fill(0);
+      d.dup.view.fill(0);
+      swigluBackward(k, d.dgate, d.dup, d.dhmid, a.gate[l], a.up[l]);
+      d.dln.view.fill(0);
+      matmulBackward(k, d.dln, dw.wGate, d.dgate, a.ln2[l], w.wGate, BT, C, F);
+      matmulBackward(k, d.dln, dw.wUp, d.dup, a.ln2[l], w.wUp, BT, C, F);
+      rmsnormBackward(k, d.dresid, dw.ffnNorm, d.dln, a.residMid[l], w.ffnNorm, a.rstd2[l], { rows: BT, cols: C });
+      // residMid = resid[l] + o_proj(atty)
+      d.datty.view.fill(0);
+      matmulBackward(k, d.datty, dw.wo, d.dresid, a.atty[l], w.wo, BT, NH * hs, C);
+      d.dq.view.fill(0);
+      d.dk.view.fill(0);
+      d.dv.view.fill(0);
+      attentionBackward(k, d.dq, d.dk, d.dv, d.attScratch, d.datty, a.att[l], a.q[l], a.k[l], a.v[l], { B, T, heads: NH, kvHeads: NKV, headSize: hs });
+      rope(k, d.dq, this.rope.cos, this.rope.sin, { B, T, heads: NH, headSize: hs, inverse: true });
+      rope(k, d.dk, this.rope.cos, this.rope.sin, { B, T, heads: NKV, headSize: hs, inverse: true });
+      d.dln.view.fill(0);
+      matmulBackward(k, d.dln, dw.wq, d.dq, a.ln1[l], w.wq, BT, C, NH * hs);
+      matmulBackward(k, d.dln, dw.wk, d.dk, a.ln1[l], w.wk, BT, C, NKV * hs);
+      matmulBackward(k, d.dln, dw.wv, d.dv, a.ln1[l], w.wv, BT, C, NKV * hs);
+      rmsnormBackward(k, d.dresid, dw.attnNorm, d.dln, a.resid[l], w.attnNorm, a.rstd1[l], { rows: BT, cols: C });
+    }
+    k.exports.embedding_backward(g.embed.ptr, d.dresid.ptr, a.ids.ptr, BT, C);
+  }
+
+  /** Frees the model's heap memory (parameters, gradients, activations). The model is unusable afterwards. */
+  free(): void {
+    this.params.free();
+    this.grads?.free();
+    this.acts?.slab.free();
+    this.acts?.ids.free();
+    this.acts?.targets.free();
+    this.dacts?.slab.free();
+    this.rope.cos.free();
+    this.rope.sin.free();
+  }
+
+  private views(slab: F32): ModelParams {
+    const at = (name: string) => {
+      const t = this.tensors.find((x) => x.name === name)!;
+      return slab.subarray(t.offset, t.size);
+    };
+    const embed = at("model.embed_tokens.weight");
+    const layers: LayerParams[] = [];
+    for (let l = 0; l < this.config.nLayers; l++) {
+      const n = `model.layers.${l}.`;
+      layers.push({
+        attnNorm: at(n + "input_layernorm.weight"),
+        wq: at(n + "self_attn.q_proj.weight"),
+        wk: at(n + "self_attn.k_proj.weight"),
+        wv: at(n + "self_attn.v_proj.weight"),
+        wo: at(n + "self_attn.o_proj.weight"),
+        ffnNorm: at(n + "post_attention_layernorm.weight"),
+        wGate: at(n + "mlp.gate_proj.weight"),
+        wUp: at(n + "mlp.up_proj.weight"),
+        wDown: at(n + "mlp.down_proj.weight"),
+      });
+    }
+    return { embed, layers, norm: at("model.norm.weight"), lmHead: this.config.tiedEmbeddings ? embed : at("lm_head.weight") };
+  }
+
+  // Activations for (B, T), reallocated only when the batch shape changes.
+  private activations(B: number, T: number): Acts {
+    if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
+    if (this.acts) {
+      this.acts.slab.free();
+      this.acts.ids.free();
+      this.acts.targets.free();
+    }
+    const c = this.config, L = c.nLayers, BT = B * T;
+    const C = c.dim, F = c.ffnDim, Q = c.nHeads * headSize(c), KV = c.nKvHeads * headSize(c);
+    const perLayer = (size: number) => Array.from({ length: L }, () => size);
+    const [slab, parts] = carve(this.k, {
+      resid: Array.from({ length: L + 1 }, () => BT * C),
+      ln1: perLayer(BT * C), rstd1: perLayer(BT), q: perLayer(BT * Q), k: perLayer(BT * KV), v: perLayer(BT * KV),
+      att: perLayer(B * c.nHeads * T * T), atty: perLayer(BT * Q), residMid: perLayer(BT * C),
+      ln2: perLayer(BT * C), rstd2: perLayer(BT), gate: perLayer(BT * F), up: perLayer(BT * F), hmid: perLayer(BT * F),
+      lnf: [BT * C], rstdf: [BT], logits: [BT * c.vocabSize], losses: [BT],
+    });
+    this.acts = {
+      B, T, slab, ids: this.k.i32(BT), targets: this.k.i32(BT),
+      resid: parts.resid, ln1: parts.ln1, rstd1: parts.rstd1, q: parts.q, k: parts.k, v: parts.v, att: parts.att,
+      atty: parts.atty, residMid: parts.residMid, ln2: parts.ln2, rstd2: parts.rstd2, gate: parts.gate, up: parts.up,
+      hmid: parts.hmid, lnf: parts.lnf[0], rstdf: parts.rstdf[0], logits: parts.logits[0], losses: parts.losses[0],
+    };
+    return this.acts;
+  }
+
+  private gradActs(B: number, T: number): GradActs {
+    if (this.dacts && this.dacts.B === B && this.dacts.T === T) return this.dacts;
+    this.dacts?.slab.free();
+    const c = this.config, BT = B * T;
+    const C = c.dim, F = c.ffnDim, Q = c.nHeads * headSize(c), KV = c.nKvHeads * headSize(c);
+    const [slab, parts] = carve(this.k, {
+      dresid: [BT * C], dln: [BT * C], dq: [BT * Q], dk: [BT * KV], dv: [BT * KV], datty: [BT * Q],
+      dhmid: [BT * F], dgate: [BT * F], dup: [BT * F], dlogits: [BT * c.vocabSize], attScratch: [2 * T * T],
+    });
+    const one = Object.fromEntries(Object.entries(parts).map(([name, list]) => [name, list[0]]));
+    this.dacts = { B, T, slab, ...one } as unknown as GradActs;
+    return this.dacts;
+  }
+}
+
+/** Splits one zero-filled slab into named lists of arrays, each starting on a 16-float (64-byte) boundary. */
+function carve<K extends string>(k: Kernels, sizes: Record<K, number[]>): [F32, Record<K, F32[]>] {
+  let total = 0;
+  for (const list of Object.values<number[]>(sizes)) for (const n of list) total += Math.ceil(n / 16) * 16;
+  const slab = k.f32(total);
+  const parts = {} as Record<K, F32[]>;
+  let offset = 0;
+  for (const name of Object.keys(sizes) as K[]) {
+    parts[name] = sizes[name].map((n) => {
+      const part = slab.subarray(offset, n);
+      offset += Math.ceil(n / 16) * 16;
+      return part;
+    });
+  }
+  return [slab, parts];
+}
+
+function checkIds(what: string, ids: ArrayLike<number>, vocabSize: number, allowMasked: boolean): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (Number.isInteger(id) && id >= 0 && id < vocabSize) continue;
+    if (allowMasked && id === -1) continue;
+    throw new TinyLMError("OUT_OF_RANGE", `${what}[${i}] = ${id} is not a token id in [0, ${vocabSize})${allowMasked ? " or -1 (masked)" : ""}`);
+  }
+}
+
+function countTargets(targets: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < targets.length; i++) if (targets[i] !== -1) n++;
+  return n;
+}
