@@ -7,6 +7,7 @@ import { rope, ropeTables } from "../kernels/rope.js";
 import { Random } from "../util/random.js";
 import { type LlamaConfig, type ParamTensor, headSize, parameterLayout } from "./config.js";
 import { matmulBackward, matmulForward } from "./linear.js";
+import type { ParamGroup } from "./optim.js";
 
 type F32 = HeapArray<"f32">;
 
@@ -136,6 +137,19 @@ export class Llama {
   /** Total parameter count (tied embeddings counted once). */
   parameterCount(): number {
     return this.tensors.reduce((n, t) => n + t.size, 0);
+  }
+
+  /** Runs of the parameter slab for AdamW: matrices decay by `weightDecay`, norm gains (1-D) do not. */
+  parameterGroups(weightDecay: number): ParamGroup[] {
+    const groups: ParamGroup[] = [];
+    for (const t of this.tensors) {
+      const decay = t.shape.length === 1 ? 0 : weightDecay;
+      const last = groups[groups.length - 1];
+      // Tensors are padded to 16 floats; the padding is never read, so a run may span it.
+      if (last && last.weightDecay === decay) last.size = t.offset + t.size - last.offset;
+      else groups.push({ offset: t.offset, size: t.size, weightDecay: decay });
+    }
+    return groups;
   }
 
   /** The named parameter tensor (HF name) as a view into the slab. */
