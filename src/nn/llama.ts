@@ -35,6 +35,7 @@ interface ModelParams {
 interface Acts {
   B: number;
   T: number;
+  keys: number; // positions attended: T in training, the cache's capacity when decoding
   slab: F32;
   ids: HeapArray<"i32">; // (B, T)
   targets: HeapArray<"i32">; // (B, T)
@@ -44,7 +45,7 @@ interface Acts {
   q: F32[]; // (B, T, NH, hs), after RoPE
   k: F32[]; // (B, T, NKV, hs), after RoPE
   v: F32[]; // (B, T, NKV, hs)
-  att: F32[]; // (B, NH, T, T) attention probabilities
+  att: F32[]; // (B, NH, T, keys) attention probabilities
   atty: F32[]; // (B, T, NH·hs) attention output before o_proj
   residMid: F32[]; // (B, T, C) after the attention block's residual add
   ln2: F32[]; // (B, T, C)
@@ -172,44 +173,86 @@ export class Llama {
     check(ids.length === B * T, "BAD_SHAPE", `forward: ids must hold B·T = ${B * T} tokens, got ${ids.length}`);
     check(T <= c.contextLength, "BAD_SHAPE", `forward: T = ${T} exceeds the context length ${c.contextLength}`);
     checkIds("forward: ids", ids, c.vocabSize, false);
-    const a = this.activations(B, T);
-    a.ids.set(ids);
     const targets = options.targets;
     if (targets !== undefined) {
       check(targets.length === B * T, "BAD_SHAPE", `forward: targets must hold B·T = ${B * T} ids, got ${targets.length}`);
       checkIds("forward: targets", targets, c.vocabSize, true);
-      a.targets.set(targets);
+      check(countTargets(targets) > 0, "BAD_ARGUMENT", "forward: every target is masked (-1); there is no loss to compute");
     }
-    const k = this.k, p = this.p;
-    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, V = c.vocabSize, BT = B * T;
+    this.haveLoss = false;
+    const a = this.activations(B, T, T);
+    a.ids.set(ids);
+    this.layers(a, B, T, 0, null);
+    matmulForward(this.k, a.logits, a.lnf, this.p.lmHead, B * T, c.dim, c.vocabSize);
+    if (targets === undefined) return NaN;
+    a.targets.set(targets);
+    const loss = crossEntropy(this.k, a.losses, a.logits, a.targets, { rows: B * T, vocab: c.vocabSize });
+    if (!Number.isFinite(loss)) throw new TinyLMError("NAN", `forward: the loss is ${loss} (diverged training or non-finite weights)`);
+    this.haveLoss = true;
+    return loss;
+  }
+
+  /** A key/value cache for `decode`, holding up to `capacity` positions (default the context length). */
+  newCache(capacity = this.config.contextLength): KVCache {
+    return new KVCache(this.k, this.config, capacity);
+  }
+
+  /**
+   * Feeds ids (a prompt, or one new token) after the `cache.length` positions already in the cache, appends their
+   * keys and values to it, and returns the next-token logits (V) of the last position. Each call costs attention over
+   * the cached positions only, not a recomputation of the whole sequence.
+   */
+  decode(ids: ArrayLike<number>, cache: KVCache): Float32Array {
+    const c = this.config, T = ids.length;
+    check(cache instanceof KVCache && cache.kernels === this.k && cache.config === c, "BAD_ARGUMENT", "decode: the cache belongs to another model");
+    check(T >= 1, "BAD_SHAPE", "decode: no tokens given");
+    check(cache.length + T <= cache.capacity, "OUT_OF_RANGE",
+      `decode: ${cache.length} cached + ${T} new positions exceed the cache's ${cache.capacity} (the context length is ${c.contextLength})`);
+    checkIds("decode: ids", ids, c.vocabSize, false);
+    this.haveLoss = false;
+    const a = this.activations(1, T, cache.capacity);
+    a.ids.set(ids);
+    this.layers(a, 1, T, cache.length, cache);
+    cache.length += T;
+    // Only the last position's logits are needed to pick the next token: one matrix-vector product.
+    const last = a.lnf.subarray((T - 1) * c.dim, c.dim), logits = a.logits.subarray(0, c.vocabSize);
+    matmulForward(this.k, logits, last, this.p.lmHead, 1, c.dim, c.vocabSize);
+    return logits.toArray();
+  }
+
+  // The decoder stack over a.ids (B, T) at positions pos0…pos0+T−1, ending in the final norm (a.lnf). Keys and values
+  // go to the activations (training) or, with a cache, into its rows pos0… and attention reads all cached rows.
+  private layers(a: Acts, B: number, T: number, pos0: number, cache: KVCache | null): void {
+    const c = this.config, k = this.k, p = this.p;
+    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, BT = B * T;
+    const eps = c.normEps, { cos, sin } = this.rope;
     k.exports.embedding_forward(a.resid[0].ptr, a.ids.ptr, p.embed.ptr, BT, C);
     for (let l = 0; l < c.nLayers; l++) {
       const w = p.layers[l];
-      rmsnorm(k, a.ln1[l], a.rstd1[l], a.resid[l], w.attnNorm, { rows: BT, cols: C, eps: c.normEps });
+      const kl = cache ? cache.keys[l].subarray(pos0 * NKV * hs, T * NKV * hs) : a.k[l];
+      const vl = cache ? cache.values[l].subarray(pos0 * NKV * hs, T * NKV * hs) : a.v[l];
+      rmsnorm(k, a.ln1[l], a.rstd1[l], a.resid[l], w.attnNorm, { rows: BT, cols: C, eps });
       matmulForward(k, a.q[l], a.ln1[l], w.wq, BT, C, NH * hs);
-      matmulForward(k, a.k[l], a.ln1[l], w.wk, BT, C, NKV * hs);
-      matmulForward(k, a.v[l], a.ln1[l], w.wv, BT, C, NKV * hs);
-      rope(k, a.q[l], this.rope.cos, this.rope.sin, { B, T, heads: NH, headSize: hs });
-      rope(k, a.k[l], this.rope.cos, this.rope.sin, { B, T, heads: NKV, headSize: hs });
-      attention(k, a.atty[l], a.att[l], a.q[l], a.k[l], a.v[l], { B, T, heads: NH, kvHeads: NKV, headSize: hs });
+      matmulForward(k, kl, a.ln1[l], w.wk, BT, C, NKV * hs);
+      matmulForward(k, vl, a.ln1[l], w.wv, BT, C, NKV * hs);
+      rope(k, a.q[l], cos, sin, { B, T, heads: NH, headSize: hs, pos0 });
+      rope(k, kl, cos, sin, { B, T, heads: NKV, headSize: hs, pos0 });
+      const shape = { B, T, heads: NH, kvHeads: NKV, headSize: hs };
+      if (cache) {
+        const att = a.att[l].subarray(0, B * NH * T * (pos0 + T)); // (B, NH, T, keys): the rows are as long as the keys seen
+        attention(k, a.atty[l], att, a.q[l], cache.keys[l], cache.values[l], { ...shape, keys: pos0 + T, kvRows: cache.capacity });
+      }
+      else attention(k, a.atty[l], a.att[l], a.q[l], kl, vl, shape);
       a.residMid[l].view.set(a.resid[l].view);
       matmulForward(k, a.residMid[l], a.atty[l], w.wo, BT, NH * hs, C, true);
-      rmsnorm(k, a.ln2[l], a.rstd2[l], a.residMid[l], w.ffnNorm, { rows: BT, cols: C, eps: c.normEps });
+      rmsnorm(k, a.ln2[l], a.rstd2[l], a.residMid[l], w.ffnNorm, { rows: BT, cols: C, eps });
       matmulForward(k, a.gate[l], a.ln2[l], w.wGate, BT, C, F);
       matmulForward(k, a.up[l], a.ln2[l], w.wUp, BT, C, F);
       swiglu(k, a.hmid[l], a.gate[l], a.up[l]);
       a.resid[l + 1].view.set(a.residMid[l].view);
       matmulForward(k, a.resid[l + 1], a.hmid[l], w.wDown, BT, F, C, true);
     }
-    rmsnorm(k, a.lnf, a.rstdf, a.resid[c.nLayers], p.norm, { rows: BT, cols: C, eps: c.normEps });
-    matmulForward(k, a.logits, a.lnf, p.lmHead, BT, C, V);
-    this.haveLoss = targets !== undefined;
-    if (!this.haveLoss) return NaN;
-    const counted = countTargets(targets!);
-    check(counted > 0, "BAD_ARGUMENT", "forward: every target is masked (-1); there is no loss to compute");
-    const loss = crossEntropy(k, a.losses, a.logits, a.targets, { rows: BT, vocab: V });
-    if (!Number.isFinite(loss)) throw new TinyLMError("NAN", `forward: the loss is ${loss} (diverged training or non-finite weights)`);
-    return loss;
+    rmsnorm(k, a.lnf, a.rstdf, a.resid[c.nLayers], p.norm, { rows: BT, cols: C, eps });
   }
 
   /** The logits of the last forward pass, (B, T, V), as a fresh copy. */
@@ -312,9 +355,9 @@ export class Llama {
     return { embed, layers, norm: at("model.norm.weight"), lmHead: this.config.tiedEmbeddings ? embed : at("lm_head.weight") };
   }
 
-  // Activations for (B, T), reallocated only when the batch shape changes.
-  private activations(B: number, T: number): Acts {
-    if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
+  // Activations for (B, T) queries over `keys` positions, reallocated only when that shape changes.
+  private activations(B: number, T: number, keys: number): Acts {
+    if (this.acts && this.acts.B === B && this.acts.T === T && this.acts.keys === keys) return this.acts;
     if (this.acts) {
       this.acts.slab.free();
       this.acts.ids.free();
@@ -326,12 +369,12 @@ export class Llama {
     const [slab, parts] = carve(this.k, {
       resid: Array.from({ length: L + 1 }, () => BT * C),
       ln1: perLayer(BT * C), rstd1: perLayer(BT), q: perLayer(BT * Q), k: perLayer(BT * KV), v: perLayer(BT * KV),
-      att: perLayer(B * c.nHeads * T * T), atty: perLayer(BT * Q), residMid: perLayer(BT * C),
+      att: perLayer(B * c.nHeads * T * keys), atty: perLayer(BT * Q), residMid: perLayer(BT * C),
       ln2: perLayer(BT * C), rstd2: perLayer(BT), gate: perLayer(BT * F), up: perLayer(BT * F), hmid: perLayer(BT * F),
       lnf: [BT * C], rstdf: [BT], logits: [BT * c.vocabSize], losses: [BT],
     });
     this.acts = {
-      B, T, slab, ids: this.k.i32(BT), targets: this.k.i32(BT),
+      B, T, keys, slab, ids: this.k.i32(BT), targets: this.k.i32(BT),
       resid: parts.resid, ln1: parts.ln1, rstd1: parts.rstd1, q: parts.q, k: parts.k, v: parts.v, att: parts.att,
       atty: parts.atty, residMid: parts.residMid, ln2: parts.ln2, rstd2: parts.rstd2, gate: parts.gate, up: parts.up,
       hmid: parts.hmid, lnf: parts.lnf[0], rstdf: parts.rstdf[0], logits: parts.logits[0], losses: parts.losses[0],
@@ -384,4 +427,38 @@ function countTargets(targets: ArrayLike<number>): number {
   let n = 0;
   for (let i = 0; i < targets.length; i++) if (targets[i] !== -1) n++;
   return n;
+}
+
+/** Keys and values of the positions a model has seen, per layer (capacity, NKV, hs), for incremental decoding. */
+export class KVCache {
+  readonly kernels: Kernels;
+  readonly config: LlamaConfig;
+  readonly capacity: number;
+  /** Positions filled so far. */
+  length = 0;
+  private readonly slab: F32;
+  readonly keys: F32[];
+  readonly values: F32[];
+
+  constructor(k: Kernels, config: LlamaConfig, capacity: number) {
+    check(Number.isInteger(capacity) && capacity >= 1 && capacity <= config.contextLength, "BAD_ARGUMENT",
+      `KVCache: capacity must be an integer in [1, ${config.contextLength}], got ${capacity}`);
+    this.kernels = k;
+    this.config = config;
+    this.capacity = capacity;
+    const per = capacity * config.nKvHeads * headSize(config);
+    const [slab, parts] = carve(k, { keys: Array.from({ length: config.nLayers }, () => per), values: Array.from({ length: config.nLayers }, () => per) });
+    this.slab = slab;
+    this.keys = parts.keys;
+    this.values = parts.values;
+  }
+
+  /** Forgets every position (the memory is kept). */
+  reset(): void {
+    this.length = 0;
+  }
+
+  free(): void {
+    this.slab.free();
+  }
 }

@@ -100,3 +100,28 @@ describe("Llama input validation", () => {
     expect(() => model.backward()).toThrow(/targets/);
   });
 });
+
+describe("KV-cache decoding", () => {
+  it("prefill + one token at a time gives the logits of a full forward pass at every position", async () => {
+    for (const [, config] of configs) {
+      const k = await loadKernelsFromFiles("simd");
+      const model = Llama.init(k, config, { seed: 4, initStd: 0.3 });
+      const ids = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3];
+      model.forward(ids);
+      const full = model.logits();
+      const V = config.vocabSize;
+      const cache = model.newCache(12);
+      const steps: Float32Array[] = [model.decode(ids.slice(0, 4), cache)];
+      for (let t = 4; t < ids.length; t++) steps.push(model.decode([ids[t]], cache));
+      expect(cache.length).toBe(ids.length);
+      steps.forEach((logits, i) => {
+        const pos = i + 3;
+        const c = compare(logits, full.subarray(pos * V, (pos + 1) * V));
+        expect(c.rel, `position ${pos}: ${c.head}`).toBeLessThan(1e-5);
+      });
+      expect(() => model.decode([1, 2, 3], cache)).toThrow(/exceed/);
+      cache.reset();
+      expect(compare(model.decode(ids.slice(0, 4), cache), steps[0]).rel).toBe(0);
+    }
+  });
+});
