@@ -4,6 +4,7 @@ import { attention, attentionBackward } from "../kernels/attention.js";
 import type { HeapArray } from "../kernels/heap.js";
 import type { Kernels } from "../kernels/module.js";
 import { rope, ropeTables } from "../kernels/rope.js";
+import { type GenerateOptions, type GenerateResult, generate } from "../generate/generate.js";
 import { Random } from "../util/random.js";
 import { type LlamaConfig, type ParamTensor, headSize, parameterLayout } from "./config.js";
 import { matmulBackward, matmulForward } from "./linear.js";
@@ -218,6 +219,11 @@ export class Llama {
     const last = a.lnf.subarray((T - 1) * c.dim, c.dim), logits = a.logits.subarray(0, c.vocabSize);
     matmulForward(this.k, logits, last, this.p.lmHead, 1, c.dim, c.vocabSize);
     return logits.toArray();
+  }
+
+  /** Streams generated token ids after `prompt` (see generate() for the options: sampling, stops, overflow). */
+  generate(prompt: ArrayLike<number>, options: GenerateOptions = {}): AsyncGenerator<number, GenerateResult> {
+    return generate(this, prompt, options);
   }
 
   // The decoder stack over a.ids (B, T) at positions pos0…pos0+T−1, ending in the final norm (a.lnf). Keys and values
