@@ -6,6 +6,7 @@ export {
   softmax_forward, softmax_backward, log_softmax_forward, crossentropy_forward, rmsnorm_forward, rmsnorm_backward,
 } from "./activations";
 export { adamw_step } from "./optim";
+export { attention_forward, attention_backward } from "./attention";
 export { rope } from "./rope";
 export { embedding_forward, embedding_backward } from "./embedding";
 export { vec_add, vec_scale, vec_axpy } from "./elementwise";

@@ -44,6 +44,11 @@ export interface KernelExports {
   // assembly/optim.ts
   adamw_step(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, step: number): void;
+  // assembly/attention.ts
+  attention_forward(out: number, att: number, q: number, k: number, v: number, B: number, Tq: number, Tk: number,
+    kvT: number, NH: number, NKV: number, hs: number, work: number): void;
+  attention_backward(dq: number, dk: number, dv: number, scratch: number, dout: number, att: number, q: number, k: number,
+    v: number, B: number, T: number, NH: number, NKV: number, hs: number, work: number): void;
   // assembly/embedding.ts
   embedding_forward(out: number, ids: number, wte: number, N: number, C: number): void;
   embedding_backward(dwte: number, dout: number, ids: number, N: number, C: number): void;
