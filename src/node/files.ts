@@ -19,7 +19,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
     }
     await rename(tmp, path);
   } catch (e) {
-    await rm(tmp, { force: true });
+    await rm(tmp, { force: true }).catch(() => undefined); // the directory itself may be what failed
     throw new TinyLMError("BAD_FILE", `cannot write ${path}: ${(e as Error).message}`);
   }
 }

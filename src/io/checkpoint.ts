@@ -1,0 +1,181 @@
+import { TinyLMError, check } from "../errors.js";
+import type { Kernels } from "../kernels/module.js";
+import { type LlamaConfig, validateConfig } from "../nn/config.js";
+import { Llama } from "../nn/llama.js";
+import { Tokenizer } from "../tokenizer/tokenizer.js";
+import type { TrainState } from "../train/pretrain.js";
+import { type GgufValue, gguf } from "./gguf.js";
+import { type HfDtype, hfLlamaConfigJson, llamaConfigFromHf, llamaFromSafetensors, llamaToSafetensors } from "./hf-llama.js";
+import { type DecodeTensor, type EncodeTensor, llamaFromGguf, llamaToGguf } from "./llama-gguf.js";
+import { f32Tensor, readSafetensors, tensorToF32, writeSafetensors } from "./safetensors.js";
+
+/**
+ * A model's files in the formats other tools read, as bytes (src/node/checkpoint.ts writes them atomically):
+ * a Hugging Face directory (config.json, generation_config.json, model.safetensors, tokenizer.json) that
+ * `LlamaForCausalLM.from_pretrained` loads, a llama GGUF that llama.cpp runs, and a training state to resume from.
+ */
+
+/** The model's parameters as HF-named f32 tensors (copies). */
+export function modelTensors(model: Llama): Map<string, Float32Array> {
+  const all = model.params.view;
+  return new Map(model.tensors.map((t) => [t.name, all.slice(t.offset, t.offset + t.size)]));
+}
+
+/** A model with the given HF-named tensors (every parameter of the config, exact sizes). */
+export function modelFromTensors(k: Kernels, config: LlamaConfig, tensors: Map<string, Float32Array>): Llama {
+  const model = new Llama(k, validateConfig(config));
+  const slab = model.params.view;
+  for (const t of model.tensors) {
+    const v = tensors.get(t.name);
+    check(v !== undefined && v.length === t.size, "BAD_FILE", `tensor "${t.name}" is missing or has the wrong size`);
+    slab.set(v, t.offset);
+  }
+  return model;
+}
+
+export interface HfSaveOptions {
+  /** Storage type of model.safetensors. Default "F32". */
+  dtype?: HfDtype;
+  /** Saved as tokenizer.json so the directory is complete. */
+  tokenizer?: Tokenizer;
+  bosTokenId?: number;
+  eosTokenId?: number;
+}
+
+/** The files of a Hugging Face checkpoint directory, name → bytes. */
+export function modelToHfFiles(model: Llama, options: HfSaveOptions = {}): Map<string, Uint8Array> {
+  const text = (o: unknown) => new TextEncoder().encode(JSON.stringify(o, null, 2) + "\n");
+  const ids = { bosTokenId: options.bosTokenId, eosTokenId: options.eosTokenId };
+  const files = new Map<string, Uint8Array>([
+    ["config.json", text(hfLlamaConfigJson(model.config, { dtype: options.dtype, ...ids }))],
+    ["generation_config.json", text({ _from_model_config: true, ...(ids.bosTokenId === undefined ? {} : { bos_token_id: ids.bosTokenId }), ...(ids.eosTokenId === undefined ? {} : { eos_token_id: ids.eosTokenId }) })],
+    ["model.safetensors", llamaToSafetensors(model.config, modelTensors(model), options.dtype ?? "F32")],
+  ]);
+  if (options.tokenizer) files.set("tokenizer.json", text(options.tokenizer.toJSON()));
+  return files;
+}
+
+/** A model (and its tokenizer, when tokenizer.json is among the files) from a Hugging Face checkpoint's files. */
+export function modelFromHfFiles(k: Kernels, files: Map<string, Uint8Array>): { model: Llama; tokenizer?: Tokenizer } {
+  const get = (name: string) => {
+    const bytes = files.get(name);
+    check(bytes !== undefined, "BAD_FILE", `the checkpoint has no ${name}`);
+    return bytes;
+  };
+  const config = llamaConfigFromHf(new TextDecoder().decode(get("config.json")));
+  const model = modelFromTensors(k, config, llamaFromSafetensors(get("model.safetensors"), config));
+  const tok = files.get("tokenizer.json");
+  return { model, tokenizer: tok ? Tokenizer.fromJSON(new TextDecoder().decode(tok)) : undefined };
+}
+
+export interface GgufSaveOptions {
+  /** 2-D tensors as "F32" (default) or "F16"; norms stay F32. */
+  type?: "F32" | "F16";
+  /** Embedded as tokenizer.ggml.* so llama.cpp can tokenize (a byte-level BPE with the GPT-2 pre-tokenizer). */
+  tokenizer?: Tokenizer;
+  name?: string;
+  /** Custom tensor encoding (the quantizers). */
+  encode?: EncodeTensor;
+  fileType?: number;
+}
+
+/** The bytes of a llama GGUF file for the model (Q/K rows permuted to llama.cpp's adjacent-pair RoPE). */
+export function modelToGguf(model: Llama, options: GgufSaveOptions = {}): Uint8Array {
+  const metadata: [string, GgufValue][] = options.tokenizer ? tokenizerGgufMetadata(options.tokenizer) : [["tokenizer.ggml.model", gguf.string("no_vocab")]];
+  return llamaToGguf(model.config, modelTensors(model), { type: options.type, name: options.name, metadata, encode: options.encode, fileType: options.fileType });
+}
+
+/** A model from GGUF bytes (F32/F16/BF16 tensors, others through `decode`), and its tokenizer when one is embedded. */
+export function modelFromGguf(k: Kernels, bytes: Uint8Array, options: { decode?: DecodeTensor } = {}): { model: Llama; tokenizer?: Tokenizer; metadata: Map<string, GgufValue> } {
+  const { config, tensors, metadata } = llamaFromGguf(bytes, options);
+  return { model: modelFromTensors(k, config, tensors), tokenizer: tokenizerFromGguf(metadata), metadata };
+}
+
+/**
+ * tokenizer.ggml.* keys for a byte-level BPE tokenizer (llama.cpp's "gpt2" model with the "gpt-2" pre-tokenizer):
+ * tokens in id order, their types (special added tokens are control tokens), and the merges as "a b" strings.
+ */
+export function tokenizerGgufMetadata(tok: Tokenizer): [string, GgufValue][] {
+  const j = tok.toJSON() as { model: { type?: string; vocab: Record<string, number>; merges: (string | [string, string])[] }; added_tokens: { id: number; content: string; special: boolean }[] };
+  check(j.model.type === "BPE" && Array.isArray(j.model.merges), "UNSUPPORTED", "GGUF export embeds byte-level BPE tokenizers only");
+  const tokens: string[] = [];
+  for (const [t, id] of Object.entries(j.model.vocab)) tokens[id] = t;
+  const types = new Array<number>(tokens.length).fill(1);
+  for (const a of j.added_tokens) {
+    tokens[a.id] = a.content;
+    types[a.id] = a.special ? 3 : 4;
+  }
+  for (let i = 0; i < tokens.length; i++) check(tokens[i] !== undefined, "BAD_ARGUMENT", `GGUF export: token id ${i} has no token (ids must be dense)`);
+  const merges = j.model.merges.map((m) => (typeof m === "string" ? m : `${m[0]} ${m[1]}`));
+  const meta: [string, GgufValue][] = [
+    ["tokenizer.ggml.model", gguf.string("gpt2")],
+    ["tokenizer.ggml.pre", gguf.string("gpt-2")],
+    ["tokenizer.ggml.tokens", gguf.array("string", tokens)],
+    ["tokenizer.ggml.token_type", gguf.array("i32", Int32Array.from(types))],
+    ["tokenizer.ggml.merges", gguf.array("string", merges)],
+    ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
+  ];
+  const special = j.added_tokens.filter((a) => a.special);
+  const bos = special.find((a) => /^<\|?(bos|s|begin_of_text|endoftext)\|?>$/.test(a.content));
+  const eos = special.find((a) => /^<\|?(eos|\/s|end_of_text|endoftext)\|?>$/.test(a.content));
+  if (bos) meta.push(["tokenizer.ggml.bos_token_id", gguf.u32(bos.id)]);
+  if (eos) meta.push(["tokenizer.ggml.eos_token_id", gguf.u32(eos.id)]);
+  return meta;
+}
+
+// The tokenizer a GGUF embeds, rebuilt as a Hugging Face byte-level BPE (only the "gpt2" model with the GPT-2 split).
+function tokenizerFromGguf(meta: Map<string, GgufValue>): Tokenizer | undefined {
+  const model = meta.get("tokenizer.ggml.model");
+  if (model?.type !== "string" || model.value !== "gpt2") return undefined;
+  const pre = meta.get("tokenizer.ggml.pre");
+  if (pre !== undefined && !(pre.type === "string" && pre.value === "gpt-2")) return undefined;
+  const tokens = meta.get("tokenizer.ggml.tokens"), merges = meta.get("tokenizer.ggml.merges"), types = meta.get("tokenizer.ggml.token_type");
+  check(tokens?.type === "array" && merges?.type === "array", "BAD_FILE", "gguf: a gpt2 tokenizer needs tokenizer.ggml.tokens and tokenizer.ggml.merges");
+  const list = tokens.value as string[];
+  const kinds = types?.type === "array" ? Array.from(types.value as ArrayLike<number>) : [];
+  const vocab: Record<string, number> = {};
+  const added: Record<string, unknown>[] = [];
+  list.forEach((t, id) => {
+    if (kinds[id] === 3 || kinds[id] === 4) added.push({ id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: kinds[id] === 3 });
+    vocab[t] = id;
+  });
+  const byteLevel = { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true };
+  return Tokenizer.fromJSON({
+    version: "1.0", truncation: null, padding: null, added_tokens: added, normalizer: null,
+    pre_tokenizer: byteLevel, post_processor: null, decoder: byteLevel,
+    model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: merges.value },
+  });
+}
+
+/** A training state (parameters, AdamW moments, data-order RNG, history) as safetensors bytes. */
+export function trainStateToBytes(config: LlamaConfig, state: TrainState): Uint8Array {
+  const tensors = new Map([["params", f32Tensor([state.params.length], state.params)]]);
+  if (state.optimizer) {
+    tensors.set("adamw.m", f32Tensor([state.optimizer.m.length], state.optimizer.m));
+    tensors.set("adamw.v", f32Tensor([state.optimizer.v.length], state.optimizer.v));
+  }
+  const meta = { config, step: state.step, adamwStep: state.optimizer?.t ?? 0, rng: state.rng, history: state.history };
+  return writeSafetensors(tensors, { format: "tinylm-train-state", state: JSON.stringify(meta) });
+}
+
+/** The config and TrainState saved by trainStateToBytes. */
+export function trainStateFromBytes(bytes: Uint8Array): { config: LlamaConfig; state: TrainState } {
+  const file = readSafetensors(bytes);
+  check(file.metadata?.format === "tinylm-train-state" && typeof file.metadata.state === "string", "BAD_FILE", "not a tinylm training state (metadata format is missing)");
+  let meta: { config: LlamaConfig; step: number; adamwStep: number; rng: [number, number, number, number]; history: TrainState["history"] };
+  try {
+    meta = JSON.parse(file.metadata.state);
+  } catch {
+    throw new TinyLMError("BAD_FILE", "the training state's metadata is not valid JSON");
+  }
+  const config = validateConfig(meta.config);
+  const params = file.tensors.get("params"), m = file.tensors.get("adamw.m"), v = file.tensors.get("adamw.v");
+  check(params !== undefined, "BAD_FILE", "the training state has no params tensor");
+  return {
+    config,
+    state: {
+      step: meta.step, rng: meta.rng, history: meta.history, params: tensorToF32(params),
+      optimizer: m && v ? { t: meta.adamwStep, m: tensorToF32(m), v: tensorToF32(v) } : null,
+    },
+  };
+}
