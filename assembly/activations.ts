@@ -3,7 +3,7 @@
 // They are memory-bound single passes (or two/three passes over one row that stays in L1/L2), allocate nothing and
 // keep no mutable static data, so they are safe to run from several threads on disjoint rows.
 import { hmax, hsum, madd } from "./simd";
-import { loadN, loadTail, storeN, storeTail, vec_scale } from "./elementwise";
+import { loadN, storeN, vec_scale } from "./elementwise";
 
 // ---- exp ------------------------------------------------------------------------------------------------------------
 // e^x = 2^n · e^r with n = round(x·log2 e) and r = x − n·ln2, |r| ≤ ln2/2 (plus rounding slack).
@@ -106,11 +106,11 @@ const SILU = 2;
     v128.store(out + o, c, 32);
     v128.store(out + o, d, 48);
   }
-  for (; i + 4 <= n; i += 4) {
+  for (; i < n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(out + o, unary4(op, v128.load(inp + o)));
+    const m = min(4, n - i);
+    storeN(out + o, unary4(op, loadN(inp + o, m)), m);
   }
-  if (i < n) storeTail(out + (<usize>i << 2), unary4(op, loadTail(inp + (<usize>i << 2), n - i, 0)), n - i);
 }
 
 // out, inp are (n,): out = e^inp (out may be inp). The exp every other kernel here uses, exported for tests and benches.

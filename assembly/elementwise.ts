@@ -1,12 +1,13 @@
 // Elementwise f32 kernels over n floats, and the partial-vector helpers every family uses for ragged lengths.
 // The kernels here are one operation per element, so their ragged tails are plain scalar loops. Kernels with more
-// arithmetic (exp, AdamW) send their tail through a 1–3 lane vector built from scalar loads and stored back lane by
-// lane (loadTail/storeTail), so they keep one vector body, no scalar copy of it, and never touch memory past the end.
+// arithmetic (exp, AdamW, the row kernels) walk ceil(n/4) vectors with loadN/storeN, which build the last 1–3 lanes
+// from scalar loads and store them back lane by lane: one vector body, no scalar copy of it, and no access past the
+// end of an array.
 import { madd } from "./simd";
 
 /** Lanes [0, rem) loaded from p (rem in 1..3); the other lanes hold `fill`. */
 // @ts-ignore: decorator
-@inline export function loadTail(p: usize, rem: i32, fill: f32): v128 {
+@inline function loadTail(p: usize, rem: i32, fill: f32): v128 {
   let v = f32x4.replace_lane(f32x4.splat(fill), 0, load<f32>(p));
   if (rem > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
   if (rem > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
@@ -28,7 +29,7 @@ import { madd } from "./simd";
 
 /** Stores lanes [0, rem) of v at p (rem in 1..3). */
 // @ts-ignore: decorator
-@inline export function storeTail(p: usize, v: v128, rem: i32): void {
+@inline function storeTail(p: usize, v: v128, rem: i32): void {
   store<f32>(p, f32x4.extract_lane(v, 0));
   if (rem > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
   if (rem > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);

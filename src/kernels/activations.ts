@@ -161,6 +161,7 @@ export function rmsnorm(k: Kernels, out: F32, rstd: F32, inp: F32, weight: F32, 
   const [rows, cols] = rowsCols(fn, o);
   const eps = finite(fn, "eps", o.eps ?? 1e-5);
   check(eps > 0, "BAD_ARGUMENT", `${fn}: eps must be > 0, got ${eps}`);
+  check(rows === 0 || cols > 0, "BAD_SHAPE", `${fn}: a row needs at least one column to have a mean`);
   const i = array(k, fn, "inp", inp, "f32", rows * cols);
   const w = array(k, fn, "weight", weight, "f32", cols);
   const p = array(k, fn, "out", out, "f32", rows * cols);

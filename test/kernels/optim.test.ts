@@ -55,7 +55,9 @@ describe.each([
     const params = k.f32(p0);
     const m = k.f32(n);
     const v = k.f32(n);
-    let P = Float64Array.from(p0), M = new Float64Array(n), V = new Float64Array(n);
+    let P: Float64Array = Float64Array.from(p0);
+    let M: Float64Array = new Float64Array(n);
+    let V: Float64Array = new Float64Array(n);
     const tp = Array.from(p0), tm = new Array<number>(n).fill(0), tv = new Array<number>(n).fill(0);
     for (let step = 1; step <= 3; step++) {
       const g = uniform(n, n * 10 + step, -0.5, 0.5);
