@@ -4,7 +4,7 @@ import type { Kernels } from "../../src/kernels/module.js";
 import { TinyLMError } from "../../src/errors.js";
 import { adamw } from "../../src/kernels/optim.js";
 import { add, axpy, scale } from "../../src/kernels/elementwise.js";
-import { adamwRef } from "./reference.js";
+import { adamwRef, torchAdamWRef } from "./reference.js";
 import { SIZES, expectClose, uniform } from "./helpers.js";
 
 function expectCode(fn: () => unknown, code: string): void {
@@ -16,27 +16,6 @@ function expectCode(fn: () => unknown, code: string): void {
     return;
   }
   expect.fail(`expected a TinyLMError ${code}`);
-}
-
-/**
- * torch.optim.AdamW's update as PyTorch's implementation computes it (torch/optim/adam.py, _single_tensor_adam with
- * decoupled weight decay), in float64 — a second, differently arranged formula next to adamwRef's textbook one:
- *   param.mul_(1 − lr·weight_decay)
- *   exp_avg.lerp_(grad, 1 − beta1);  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 − beta2)
- *   step_size = lr / bias_correction1;  bias_correction2_sqrt = √bias_correction2
- *   denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps);  param.addcdiv_(exp_avg, denom, value=−step_size)
- */
-function torchAdamW(p: number[], g: ArrayLike<number>, m: number[], v: number[], lr: number, beta1: number, beta2: number,
-  eps: number, wd: number, step: number): void {
-  const bc1 = 1 - beta1 ** step;
-  const bc2 = 1 - beta2 ** step;
-  for (let i = 0; i < p.length; i++) {
-    p[i] *= 1 - lr * wd;
-    m[i] += (g[i] - m[i]) * (1 - beta1);
-    v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i];
-    const denom = Math.sqrt(v[i]) / Math.sqrt(bc2) + eps;
-    p[i] += (-lr / bc1) * (m[i] / denom);
-  }
 }
 
 describe.each([
@@ -68,7 +47,7 @@ describe.each([
       expectClose(m.view, ref.m, 1e-7 * loose, 1e-5 * loose, `adamw m step ${step}`);
       expectClose(v.view, ref.v, 1e-9 * loose, 1e-5 * loose, `adamw v step ${step}`);
       ({ p: P, m: M, v: V } = adamwRef(P, g, M, V, { ...opts, step }));
-      torchAdamW(tp, g, tm, tv, opts.lr, opts.beta1, opts.beta2, opts.eps, opts.weightDecay, step);
+      torchAdamWRef(tp, g, tm, tv, opts.lr, opts.beta1, opts.beta2, opts.eps, opts.weightDecay, step);
     }
     // the two float64 formulas agree, and three f32 steps stay near the float64 trajectory
     expectClose(P, tp, 1e-12, 1e-12, "adamwRef vs PyTorch's arrangement");

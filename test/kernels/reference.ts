@@ -203,3 +203,24 @@ export function adamwRef(p: ArrayLike<number>, g: ArrayLike<number>, m: ArrayLik
   }
   return { p: P, m: M, v: Vv };
 }
+
+/**
+ * torch.optim.AdamW's update as PyTorch's implementation computes it (torch/optim/adam.py, _single_tensor_adam with
+ * decoupled weight decay), in float64 — a second, differently arranged formula next to adamwRef's textbook one:
+ *   param.mul_(1 − lr·weight_decay)
+ *   exp_avg.lerp_(grad, 1 − beta1);  exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 − beta2)
+ *   step_size = lr / bias_correction1;  bias_correction2_sqrt = √bias_correction2
+ *   denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps);  param.addcdiv_(exp_avg, denom, value=−step_size)
+ */
+export function torchAdamWRef(p: number[], g: ArrayLike<number>, m: number[], v: number[], lr: number, beta1: number, beta2: number,
+  eps: number, wd: number, step: number): void {
+  const bc1 = 1 - beta1 ** step;
+  const bc2 = 1 - beta2 ** step;
+  for (let i = 0; i < p.length; i++) {
+    p[i] *= 1 - lr * wd;
+    m[i] += (g[i] - m[i]) * (1 - beta1);
+    v[i] = v[i] * beta2 + (1 - beta2) * g[i] * g[i];
+    const denom = Math.sqrt(v[i]) / Math.sqrt(bc2) + eps;
+    p[i] += (-lr / bc1) * (m[i] / denom);
+  }
+}
