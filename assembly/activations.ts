@@ -17,13 +17,18 @@ import { loadN, storeN, vec_scale } from "./elementwise";
 //   the scale folds into the last multiply-add. A degree-4 p instead of Cephes' 1 + r + r²·(degree 5) costs 1 ulp
 //   and makes exp ~25% faster (softmax 0.9 → 1.1 G elements/s in the plain build).
 // - Range without selects: x is clamped below at −88 (pmax keeps a NaN in x) so n ≥ −127, and n + 127 = 0 makes the
-//   scale 0: −inf → 0 exactly; results under 2^−126 are denormal for x > −87.68 and 0 below. n is clamped above at
-//   127 (pmin on t) so the exponent field never wraps. NaN stays NaN (its shifted bits give a scale of 0).
-// - The top of the range: e^x for x ∈ (88.03, 88.72] needs n = 128. With `full`, x is clamped at 89, r uses the
-//   unclamped n and the result is doubled where n was clamped, so it is accurate up to the overflow to +inf. Without
-//   it (3 instructions fewer) r grows past ln2/2 there and the error reaches ~1e-4 relative; softmax and
-//   cross-entropy only see arguments ≤ 0, and σ/SiLU only use e^−x > 2^127 as "1/(1 + huge) ≈ 0", so they skip it.
-// Error against Math.exp rounded to f32 with `full` (vec_exp): ≤ 2 ulp for every result ≥ 2^−126, in both builds
+//   scale 0: −inf → 0 exactly; results under 2^−126 are denormal for x > −87.68 and 0 below. NaN stays NaN (its
+//   shifted bits give a scale of 0, and NaN·0 + 0 is NaN).
+// - The top of the range costs instructions that most callers do not need, so `mode` (a constant at every call site)
+//   picks what is paid for:
+//   NONPOS: the caller guarantees x ≤ 0 or NaN (softmax, log-softmax, cross-entropy: x − max). Nothing more.
+//   ANY:    any x. n is clamped at 127 (pmin on t) so the exponent field never wraps; past x = 88.03 r then grows
+//           beyond ln2/2 and the error reaches ~1e-4 relative, and +inf or x > 88.73 overflow to +inf. σ and SiLU use
+//           this: where e^−x is that large they only need 1/(1 + e^−x) ≈ 0. (Dropping this pmin where it is not
+//           needed makes softmax ~10% faster.)
+//   FULL:   any x, accurate up to the overflow: x is clamped at 89, r uses the unclamped n, and the result is doubled
+//           where n = 128 was clamped to 127. vec_exp uses this.
+// Error against Math.exp rounded to f32 in FULL mode (vec_exp): ≤ 2 ulp for every result ≥ 2^−126, in both builds
 // (plain mul+add and relaxed fused madd); measured on every 7th float of [−87.33, 88.02] and every float of
 // (88.02, 88.7228]; test/kernels/activations.test.ts checks a dense sweep of [−87, 88] and the edges.
 const LOG2E: f32 = 1.44269504088896341;
@@ -36,14 +41,18 @@ const C3: f32 = 0.166678324341774;
 const C4: f32 = 0.0419100783765316;
 const C5: f32 = 0.008284298703074455;
 
-/** e^x in each lane (error bound above). */
+const NONPOS = 0;
+const ANY = 1;
+const FULL = 2;
+
+/** e^x in each lane (modes and error bound above). */
 // @ts-ignore: decorator
-@inline export function exp4(x: v128, full: bool = false): v128 {
+@inline export function exp4(x: v128, mode: i32): v128 {
   x = f32x4.pmax(x, f32x4.splat(-88));
-  if (full) x = f32x4.pmin(x, f32x4.splat(89));
+  if (mode == FULL) x = f32x4.pmin(x, f32x4.splat(89));
   const t = madd(x, f32x4.splat(LOG2E), f32x4.splat(MAGIC));
-  const tc = f32x4.pmin(t, f32x4.splat(MAGIC + 127));
-  const nf = f32x4.sub(full ? t : tc, f32x4.splat(MAGIC));
+  const tc = mode == NONPOS ? t : f32x4.pmin(t, f32x4.splat(MAGIC + 127));
+  const nf = f32x4.sub(mode == FULL ? t : tc, f32x4.splat(MAGIC));
   let r = madd(nf, f32x4.splat(-LN2_HI), x);
   r = madd(nf, f32x4.splat(-LN2_LO), r);
   let p = madd(f32x4.splat(C5), r, f32x4.splat(C4));
@@ -52,7 +61,7 @@ const C5: f32 = 0.008284298703074455;
   p = madd(p, r, f32x4.splat(C1));
   const s = i32x4.shl(tc, 23);
   const y = madd(f32x4.mul(r, s), p, s);
-  return full ? f32x4.mul(y, f32x4.add(f32x4.splat(1), f32x4.sub(t, tc))) : y;
+  return mode == FULL ? f32x4.mul(y, f32x4.add(f32x4.splat(1), f32x4.sub(t, tc))) : y;
 }
 
 // σ(x) = 1 / (1 + e^−x). Stable at both ends without a branch: x → −inf gives 1/(1 + inf) = 0, x → +inf gives
@@ -61,7 +70,7 @@ const C5: f32 = 0.008284298703074455;
 // @ts-ignore: decorator
 @inline function sigmoid4(x: v128): v128 {
   const one = f32x4.splat(1);
-  return f32x4.div(one, f32x4.add(one, exp4(f32x4.sub(f32x4.splat(0), x))));
+  return f32x4.div(one, f32x4.add(one, exp4(f32x4.sub(f32x4.splat(0), x), ANY)));
 }
 
 // x·σ(x). x is clamped below at −200 (where σ is exactly 0) so that −inf gives −0 rather than −inf·0 = NaN.
@@ -84,7 +93,7 @@ const SILU = 2;
 
 // @ts-ignore: decorator
 @inline function unary4(op: i32, x: v128): v128 {
-  if (op == EXP) return exp4(x, true);
+  if (op == EXP) return exp4(x, FULL);
   if (op == SIGMOID) return sigmoid4(x);
   return silu4(x);
 }
@@ -221,10 +230,10 @@ function rowMax(x: usize, n: i32): f32 {
   let i = 0;
   for (; i + 16 <= n; i += 16) {
     const o = <usize>i << 2;
-    const a = exp4(shift(v128.load(x + o), vm, vs, scaled));
-    const b = exp4(shift(v128.load(x + o, 16), vm, vs, scaled));
-    const c = exp4(shift(v128.load(x + o, 32), vm, vs, scaled));
-    const d = exp4(shift(v128.load(x + o, 48), vm, vs, scaled));
+    const a = exp4(shift(v128.load(x + o), vm, vs, scaled), NONPOS);
+    const b = exp4(shift(v128.load(x + o, 16), vm, vs, scaled), NONPOS);
+    const c = exp4(shift(v128.load(x + o, 32), vm, vs, scaled), NONPOS);
+    const d = exp4(shift(v128.load(x + o, 48), vm, vs, scaled), NONPOS);
     if (keep) {
       v128.store(y + o, a);
       v128.store(y + o, b, 16);
@@ -238,7 +247,7 @@ function rowMax(x: usize, n: i32): f32 {
     const o = <usize>i << 2;
     const k = min(4, n - i);
     // padding lanes are −inf, whose exp is exactly 0
-    const e = exp4(shift(loadN(x + o, k, -Infinity), vm, vs, scaled));
+    const e = exp4(shift(loadN(x + o, k, -Infinity), vm, vs, scaled), NONPOS);
     if (keep) storeN(y + o, e, k);
     s0 = f32x4.add(s0, e);
   }
@@ -348,7 +357,7 @@ export function crossentropy_forward(losses: usize, dlogits: usize, logits: usiz
     for (let i = 0; i < V; i += 4) {
       const o = <usize>i << 2;
       const k = min(4, V - i);
-      storeN(d + o, madd(exp4(f32x4.sub(loadN(x + o, k), vm)), vk, loadN(d + o, k)), k);
+      storeN(d + o, madd(exp4(f32x4.sub(loadN(x + o, k), vm), NONPOS), vk, loadN(d + o, k)), k);
     }
     const pt = d + (<usize>t << 2);
     store<f32>(pt, load<f32>(pt) - dloss_scale);
