@@ -48,6 +48,8 @@ export class Tokenizer {
   private readonly specials = new Map<string, number>();
   private readonly addedByContent = new Map<string, AddedToken>();
   private readonly addedById = new Map<number, AddedToken>();
+  /** id → the string an added token decodes to: HF shows `normalized` ones in their normalized form. */
+  private readonly addedText = new Map<number, string>();
   private readonly anySpecialRe: RegExp | null;
   private readonly splitCache = new Map<string, RegExp | null>();
   private readonly fastRegex: RegExp | null;
@@ -72,6 +74,7 @@ export class Tokenizer {
       this.addedByContent.set(t.content, t);
       this.addedById.set(t.id, t);
       if (t.special) this.specials.set(t.content, t.id);
+      this.addedText.set(t.id, t.normalized && this.normalizer !== null ? this.normalizer.normalize(t.content) : t.content);
       size = Math.max(size, t.id + 1);
     }
     this.vocabSize = size;
@@ -90,7 +93,7 @@ export class Tokenizer {
       let total = 0;
       for (let id = 0; id < size; id++) {
         const added = this.addedById.get(id);
-        const b = added ? byteLevelTokenBytes(added.content) : bpe.tokenBytes(id) ?? new Uint8Array(0);
+        const b = added ? byteLevelTokenBytes(this.addedText.get(id)!) : bpe.tokenBytes(id) ?? new Uint8Array(0);
         chunks.push(b);
         total += b.length;
       }
@@ -192,7 +195,7 @@ export class Tokenizer {
 
   /** The token string of an id (GPT-2's byte alphabet for byte-level models), or undefined. */
   idToToken(id: number): string | undefined {
-    return this.addedById.get(id)?.content ?? this.model.tokens[id];
+    return this.addedText.get(id) ?? this.model.tokens[id];
   }
 
   /** The id of a token string, or undefined. */
@@ -231,7 +234,7 @@ export class Tokenizer {
     const out: number[] = [];
     const re = this.addedRegex(allowed);
     if (re === null) {
-      this.encodeSegment(text, true, out);
+      this.encodeSegment(text, true, allowed, out);
       return out;
     }
     let start = 0; // start of the pending text segment
@@ -243,12 +246,12 @@ export class Tokenizer {
       if (token.singleWord && (isWordChar(text, a - 1) || isWordChar(text, b))) continue;
       if (token.lstrip) while (a > start && isSpace(text.charCodeAt(a - 1))) a--;
       if (token.rstrip) while (b < text.length && isSpace(text.charCodeAt(b))) b++;
-      this.encodeSegment(text.slice(start, a), start === 0, out);
+      this.encodeSegment(text.slice(start, a), start === 0, allowed, out);
       out.push(token.id);
       start = b;
       re.lastIndex = b;
     }
-    this.encodeSegment(text.slice(start), start === 0, out);
+    this.encodeSegment(text.slice(start), start === 0, allowed, out);
     return out;
   }
 
@@ -264,28 +267,36 @@ export class Tokenizer {
     return re;
   }
 
-  private encodeSegment(segment: string, atStart: boolean, out: number[]): void {
+  private encodeSegment(segment: string, atStart: boolean, allowed: Set<string>, out: number[]): void {
     if (segment.length === 0) return;
     if (this.fastRegex !== null) {
       (this.model as BpeModel).encodeMatches(segment, this.fastRegex, out);
       return;
     }
     const normalized = this.normalizer !== null ? this.normalizer.normalize(segment) : segment;
-    const normalizedAdded = this.addedTokens.filter((t) => t.normalized);
-    if (normalizedAdded.length > 0 && this.normalizer !== null) {
-      // Added tokens marked `normalized` are matched in the normalized text, as HF does.
-      const re = alternation(normalizedAdded.map((t) => this.normalizer!.normalize(t.content)).filter((s) => s.length > 0));
-      const byNorm = new Map(normalizedAdded.map((t) => [this.normalizer!.normalize(t.content), t.id]));
-      let start = 0;
-      for (let m = re.exec(normalized); m !== null; m = re.exec(normalized)) {
-        this.pretokenizeAndModel(normalized.slice(start, m.index), atStart && start === 0, out);
-        out.push(byNorm.get(m[0])!);
-        start = m.index + m[0].length;
-      }
-      this.pretokenizeAndModel(normalized.slice(start), atStart && start === 0, out);
+    const late = this.addedTokens.filter((t) => t.normalized && (!t.special || allowed.has(t.content)));
+    if (late.length === 0) {
+      this.pretokenizeAndModel(normalized, atStart, out);
       return;
     }
-    this.pretokenizeAndModel(normalized, atStart, out);
+    // Added tokens marked `normalized` are matched, in their normalized form, in the normalized text (as HF does).
+    const norm = (t: AddedToken) => (this.normalizer !== null ? this.normalizer.normalize(t.content) : t.content);
+    const byText = new Map(late.map((t) => [norm(t), t]));
+    byText.delete("");
+    if (byText.size === 0) {
+      this.pretokenizeAndModel(normalized, atStart, out);
+      return;
+    }
+    const re = alternation([...byText.keys()]);
+    let start = 0;
+    for (let m = re.exec(normalized); m !== null; m = re.exec(normalized)) {
+      const token = byText.get(m[0])!;
+      if (token.singleWord && (isWordChar(normalized, m.index - 1) || isWordChar(normalized, m.index + m[0].length))) continue;
+      this.pretokenizeAndModel(normalized.slice(start, m.index), atStart && start === 0, out);
+      out.push(token.id);
+      start = m.index + m[0].length;
+    }
+    this.pretokenizeAndModel(normalized.slice(start), atStart && start === 0, out);
   }
 
   private pretokenizeAndModel(s: string, atStart: boolean, out: number[]): void {

@@ -282,19 +282,31 @@ async function trainUnigram(
     () => `UnigramTrainer: vocabSize ${o.vocabSize} cannot hold the ${required} characters of the corpus plus ${specialCount} special tokens`,
   );
 
-  // 1. Count every substring of at most maxLen characters; remember each one's suffix (drop the first char).
+  // 1. Count every substring of at most maxLen characters; remember each one's suffix (drop the first char)
+  // and, per word, the node of each (start, length) in start order, so building lattices needs no lookups.
   const trie = new SubstringTrie();
   let prev = new Int32Array(maxLen + 1);
   let cur = new Int32Array(maxLen + 1);
+  const occStart = new Float64Array(nWords + 1);
+  let occTotal = 0;
+  for (let w = 0; w < nWords; w++) {
+    occStart[w] = occTotal;
+    const L = wStart[w + 1] - wStart[w];
+    occTotal += L <= maxLen ? (L * (L + 1)) / 2 : maxLen * (L - maxLen) + (maxLen * (maxLen + 1)) / 2;
+  }
+  occStart[nWords] = occTotal;
+  const occ = new Int32Array(occTotal);
   for (let w = 0; w < nWords; w++) {
     const s = wStart[w];
     const L = wStart[w + 1] - s;
     const k = wCount[w];
+    let at = occStart[w + 1];
     prev[0] = 0;
     for (let i = L - 1; i >= 0; i--) {
       let node = 0;
       cur[0] = 0;
       const m = Math.min(maxLen, L - i);
+      at -= m;
       for (let len = 1; len <= m; len++) {
         const c = text[s + i + len - 1];
         let next = trie.child(node, c);
@@ -303,6 +315,7 @@ async function trainUnigram(
           trie.link[next] = prev[len - 1];
         }
         trie.count[next] += k;
+        occ[at + len - 1] = next;
         cur[len] = next;
         node = next;
       }
@@ -356,14 +369,12 @@ async function trainUnigram(
   let eStart = new Int32Array(nWords + 1);
   for (let w = 0; w < nWords; w++) {
     eStart[w] = edges.n;
-    const s = wStart[w];
-    const L = wStart[w + 1] - s;
+    const L = wStart[w + 1] - wStart[w];
+    let at = occStart[w];
     for (let i = 0; i < L; i++) {
-      let node = 0;
       const m = Math.min(maxLen, L - i);
       for (let len = 1; len <= m; len++) {
-        node = trie.child(node, text[s + i + len - 1]);
-        const p = pieceOfNode[node];
+        const p = pieceOfNode[occ[at++]];
         if (p >= 0) edges.push(i, i + len, p);
       }
     }
@@ -477,22 +488,29 @@ async function trainUnigram(
   };
 
   // A piece's own lattice (its substrings that are alive pieces), to find its second-best segmentation.
+  // The node of s[i..j) is reached from the prefix s[0..j) by i suffix links: no hash lookups.
   const own = new Edges();
-  const pieceChars = new Int32Array(maxLen);
+  const prefixNode = new Int32Array(maxLen + 1);
+  const sub = new Int32Array(maxLen * (maxLen + 1));
   const ownLattice = (p: number): number => {
     let node = pieceNode[p];
     const L = trie.depth[node];
-    for (let i = L - 1; i >= 0; i--) {
-      pieceChars[i] = trie.char[node];
+    for (let j = L; j > 0; j--) {
+      prefixNode[j] = node;
       node = trie.parent[node];
+    }
+    for (let j = 1; j <= L; j++) {
+      let n = prefixNode[j];
+      for (let i = 0; i < j; i++) {
+        sub[i * (maxLen + 1) + j] = n;
+        n = trie.link[n];
+      }
     }
     own.n = 0;
     for (let i = 0; i < L; i++) {
-      let n = 0;
-      for (let len = 1; len <= L - i; len++) {
-        n = trie.child(n, pieceChars[i + len - 1]);
-        const q = pieceOfNode[n];
-        if (q >= 0 && alive[q]) own.push(i, i + len, q);
+      for (let j = i + 1; j <= L; j++) {
+        const q = pieceOfNode[sub[i * (maxLen + 1) + j]];
+        if (q >= 0 && alive[q]) own.push(i, j, q);
       }
     }
     return L;
