@@ -9,3 +9,4 @@ export { linearForward, linearBackward } from "./nn/linear.js";
 export { mseLoss, mseBackward } from "./nn/loss.js";
 export { SGD, type Optimizer } from "./nn/optim.js";
 export { Random } from "./util/random.js";
+export { Tokenizer, BpeModel, WordPieceModel, UnigramModel, bertTokenizerJSON, regexFromRust, TIKTOKEN_ENCODINGS, type EncodeOptions, type FromTiktokenOptions, type SpecialSet, type Model, type AddedToken, type TokenizerParts } from "./tokenizer/index.js";
