@@ -1,25 +1,20 @@
 /**
- * The normalizers and pre-tokenizers the trainers need, kept small and local so training does not
- * depend on the encoder pipeline. Each one matches its Hugging Face `tokenizers` namesake on the
- * inputs training sees; they are candidates to share with src/tokenizer/ once that settles.
+ * The normalizers and pre-tokenizers the trainers need, as word counters: training only needs the words,
+ * not offsets, so these are smaller and faster than the encoder's pipeline objects. Each one matches its
+ * Hugging Face `tokenizers` namesake (test/tokenizer/train-pretokenize.test.ts checks that). The GPT-2 pattern
+ * and the byte table come from the encoder side.
  */
-
-/** GPT-2's split pattern, as HF's ByteLevel pre-tokenizer (use_regex: true) applies it. */
-export const GPT2_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+import { BYTE_TO_CHAR } from "../bytes.js";
+import { GPT2_PATTERN as GPT2_RUST_PATTERN, regexFromRust } from "../patterns.js";
 
 /**
- * GPT-2's byte → printable character table: bytes that are printable Latin-1 map to themselves,
- * the other 68 to U+0100 onwards in byte order, so every byte string becomes a visible string.
+ * GPT-2's split pattern, as HF's ByteLevel pre-tokenizer (use_regex: true) applies it, with the encoder's
+ * Rust → JS translation (\s means Unicode White_Space there: no U+FEFF, but U+0085).
  */
-export const BYTE_TO_UNICODE: readonly string[] = (() => {
-  const table: string[] = new Array(256);
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    table[b] = String.fromCharCode(printable ? b : 256 + n++);
-  }
-  return table;
-})();
+export const GPT2_PATTERN: RegExp = regexFromRust(GPT2_RUST_PATTERN);
+
+/** GPT-2's byte → printable character table (the encoder's), so every byte string becomes a visible string. */
+export const BYTE_TO_UNICODE: readonly string[] = BYTE_TO_CHAR;
 
 const utf8 = new TextEncoder();
 
@@ -43,8 +38,8 @@ export function toByteLevel(s: string): string {
 
 /** Counts the GPT-2 pre-tokens of `seq` (before the byte mapping, which is one-to-one) into `counts`. */
 export function countByteLevelWords(counts: Map<string, number>, seq: string, addPrefixSpace: boolean): void {
-  // HF adds the space only when the sequence does not start with whitespace already.
-  const text = addPrefixSpace && seq.length > 0 && !/^\s/u.test(seq) ? " " + seq : seq;
+  // HF adds the space unless the sequence starts with one (another whitespace character does not count).
+  const text = addPrefixSpace && seq.length > 0 && seq.charCodeAt(0) !== 32 ? " " + seq : seq;
   GPT2_PATTERN.lastIndex = 0;
   for (let m = GPT2_PATTERN.exec(text); m !== null; m = GPT2_PATTERN.exec(text)) {
     const w = m[0];
@@ -76,7 +71,7 @@ export interface BertNormalizerOptions {
 
 const CONTROL = /\p{C}/u;
 // Rust's char::is_whitespace (Unicode White_Space); JS's \s differs (it has U+FEFF, lacks U+0085).
-const WS_CLASS = "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+const WS_CLASS = "\\p{White_Space}";
 const WHITESPACE = new RegExp(`[${WS_CLASS}]`, "u");
 const MARKS = /\p{Mn}/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -136,6 +131,15 @@ export const METASPACE = "\u2581";
  */
 export function countMetaspaceWords(counts: Map<string, number>, seq: string): void {
   if (seq.length === 0) return;
+  if (!seq.includes(METASPACE)) {
+    // Each space starts a word, and so does the prepended "▁" unless the text already starts with a space.
+    const parts = seq.split(" ");
+    for (let i = seq.charCodeAt(0) === 32 ? 1 : 0; i < parts.length; i++) {
+      const w = METASPACE + parts[i];
+      counts.set(w, (counts.get(w) ?? 0) + 1);
+    }
+    return;
+  }
   let text = seq.replaceAll(" ", METASPACE);
   if (!text.startsWith(METASPACE)) text = METASPACE + text;
   let start = 0;
