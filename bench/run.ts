@@ -8,6 +8,7 @@ import { runActivationsBench } from "./activations.js";
 import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
 import { runTokenizerBench } from "./tokenizer.js";
+import { runTokenizerTrainBench } from "./tokenizer-train.js";
 
 interface BenchEntry {
   title: string;
@@ -19,6 +20,7 @@ const benches: BenchEntry[] = [
   { title: "GEMM", run: runGemmBench },
   { title: "Softmax and sigmoid", run: runActivationsBench },
   { title: "Tokenizer", run: runTokenizerBench },
+  { title: "Tokenizer training", run: runTokenizerTrainBench },
 ];
 
 async function main(argv: string[]): Promise<void> {
