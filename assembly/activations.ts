@@ -286,7 +286,7 @@ export function softmax_forward(out: usize, inp: usize, rows: i32, cols: i32, sc
       const sum = scale == 1 ? expSum(y, x, n, m, 1, false, true) : expSum(y, x, n, m, scale, true, true);
       vec_scale(y, 1 / sum, n);
     }
-    memory.fill(y + (<usize>n << 2), 0, <usize>(cols - n) << 2);
+    if (n < cols) memory.fill(y + (<usize>n << 2), 0, <usize>(cols - n) << 2);
   }
 }
 

@@ -102,7 +102,7 @@ export interface SoftmaxOptions extends RowsCols {
 function rowsCols(fn: string, o: Partial<RowsCols>): [number, number] {
   const rows = size(fn, "rows", o.rows);
   const cols = size(fn, "cols", o.cols);
-  check(rows * cols < 2 ** 31, "BAD_SHAPE", `${fn}: rows × cols = ${rows * cols} is more than the kernels can address`);
+  check(rows * cols < 2 ** 31, "BAD_SHAPE", () => `${fn}: rows × cols = ${rows * cols} is more than the kernels can address`);
   return [rows, cols];
 }
 
@@ -116,9 +116,9 @@ export function softmax(k: Kernels, out: F32, inp: F32, opts: SoftmaxOptions): v
   const o = options(fn, opts);
   const [rows, cols] = rowsCols(fn, o);
   const scale = finite(fn, "scale", o.scale ?? 1);
-  check(scale > 0, "BAD_ARGUMENT", `${fn}: scale must be > 0, got ${scale}`);
+  check(scale > 0, "BAD_ARGUMENT", () => `${fn}: scale must be > 0, got ${scale}`);
   const causal = o.causal ?? false;
-  check(typeof causal === "boolean", "BAD_ARGUMENT", `${fn}: causal must be a boolean`);
+  check(typeof causal === "boolean", "BAD_ARGUMENT", () => `${fn}: causal must be a boolean`);
   const pastLength = size(fn, "pastLength", o.pastLength ?? 0);
   const i = array(k, fn, "inp", inp, "f32", rows * cols);
   const p = array(k, fn, "out", out, "f32", rows * cols);
@@ -160,8 +160,8 @@ export function rmsnorm(k: Kernels, out: F32, rstd: F32, inp: F32, weight: F32, 
   const o = options(fn, opts);
   const [rows, cols] = rowsCols(fn, o);
   const eps = finite(fn, "eps", o.eps ?? 1e-5);
-  check(eps > 0, "BAD_ARGUMENT", `${fn}: eps must be > 0, got ${eps}`);
-  check(rows === 0 || cols > 0, "BAD_SHAPE", `${fn}: a row needs at least one column to have a mean`);
+  check(eps > 0, "BAD_ARGUMENT", () => `${fn}: eps must be > 0, got ${eps}`);
+  check(rows === 0 || cols > 0, "BAD_SHAPE", () => `${fn}: a row needs at least one column to have a mean`);
   const i = array(k, fn, "inp", inp, "f32", rows * cols);
   const w = array(k, fn, "weight", weight, "f32", cols);
   const p = array(k, fn, "out", out, "f32", rows * cols);
@@ -209,10 +209,10 @@ export function crossEntropy(k: Kernels, losses: F32, logits: F32, targets: I32,
   const o = options(fn, opts);
   const rows = size(fn, "rows", o.rows);
   const vocab = size(fn, "vocab", o.vocab);
-  check(rows * vocab < 2 ** 31, "BAD_SHAPE", `${fn}: rows × vocab = ${rows * vocab} is more than the kernels can address`);
+  check(rows * vocab < 2 ** 31, "BAD_SHAPE", () => `${fn}: rows × vocab = ${rows * vocab} is more than the kernels can address`);
   const ignoreIndex = o.ignoreIndex ?? -1;
   check(Number.isInteger(ignoreIndex) && ignoreIndex >= -(2 ** 31) && ignoreIndex < 2 ** 31, "BAD_ARGUMENT",
-    `${fn}: ignoreIndex must be a 32-bit integer, got ${ignoreIndex}`);
+    () => `${fn}: ignoreIndex must be a 32-bit integer, got ${ignoreIndex}`);
   const x = array(k, fn, "logits", logits, "f32", rows * vocab);
   const t = array(k, fn, "targets", targets, "i32", rows);
   const l = array(k, fn, "losses", losses, "f32", rows);

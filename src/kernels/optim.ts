@@ -31,13 +31,13 @@ export function adamw(k: Kernels, params: HeapArray<"f32">, grads: HeapArray<"f3
   const lr = finite(fn, "lr", o.lr, 0);
   const beta1 = finite(fn, "beta1", o.beta1 ?? 0.9, 0);
   const beta2 = finite(fn, "beta2", o.beta2 ?? 0.999, 0);
-  check(beta1 < 1 && beta2 < 1, "BAD_ARGUMENT", `${fn}: beta1 and beta2 must be below 1, got ${beta1} and ${beta2}`);
+  check(beta1 < 1 && beta2 < 1, "BAD_ARGUMENT", () => `${fn}: beta1 and beta2 must be below 1, got ${beta1} and ${beta2}`);
   const eps = finite(fn, "eps", o.eps ?? 1e-8);
-  check(eps > 0, "BAD_ARGUMENT", `${fn}: eps must be > 0, got ${eps}`);
+  check(eps > 0, "BAD_ARGUMENT", () => `${fn}: eps must be > 0, got ${eps}`);
   const weightDecay = finite(fn, "weightDecay", o.weightDecay ?? 0.01, 0);
   const step = o.step;
   check(typeof step === "number" && Number.isInteger(step) && step >= 1 && step < 2 ** 31, "BAD_ARGUMENT",
-    `${fn}: step must be an integer ≥ 1 (the count of steps taken, this one included), got ${String(step)}`);
+    () => `${fn}: step must be an integer ≥ 1 (the count of steps taken, this one included), got ${String(step)}`);
   const p = array(k, fn, "params", params, "f32");
   const n = params.length;
   const g = array(k, fn, "grads", grads, "f32", n);

@@ -1,8 +1,9 @@
-// Checks shared by the kernel wrappers: every argument is a live array of this Kernels' heap with the right element
+// Checks shared by the kernel wrappers (messages are built lazily: the wrappers sit on hot paths and a passing check
+// should cost a comparison, not a string): every argument is a live array of this Kernels' heap with the right element
 // type and length, sizes are integers, and arrays either are the same block or do not overlap at all (a kernel that
 // walks rows reads an input row after an overlapping output row was written, so a partial overlap gives wrong numbers
 // without any error).
-import { check } from "../errors.js";
+import { TinyLMError, check } from "../errors.js";
 import { HeapArray } from "./heap.js";
 import type { Kernels } from "./module.js";
 
@@ -17,22 +18,27 @@ export function size(fn: string, name: string, v: unknown): number {
  * length when `length` is undefined). Returns its pointer. */
 export function array(k: Kernels, fn: string, name: string, a: unknown, kind: "f32" | "i32", length?: number): number {
   check(a instanceof HeapArray, "BAD_ARGUMENT", () => `${fn}: ${name} must be a HeapArray (k.f32(...) or k.i32(...))`);
-  check(a.heap === k.heap, "BAD_ARGUMENT", `${fn}: ${name} belongs to another Kernels instance`);
-  check(a.kind === kind, "BAD_ARGUMENT", `${fn}: ${name} must be an ${kind} array, got ${a.kind}`);
-  check(length === undefined || a.length === length, "BAD_SHAPE", `${fn}: ${name} must hold ${length} elements, it holds ${a.length}`);
+  check(a.heap === k.heap, "BAD_ARGUMENT", () => `${fn}: ${name} belongs to another Kernels instance`);
+  check(a.kind === kind, "BAD_ARGUMENT", () => `${fn}: ${name} must be an ${kind} array, got ${a.kind}`);
+  check(length === undefined || a.length === length, "BAD_SHAPE", () => `${fn}: ${name} must hold ${length} elements, it holds ${a.length}`);
   return a.ptr;
 }
 
 /** Throws BAD_ARGUMENT if any two of the named arrays overlap without being the very same block. */
 export function disjoint(fn: string, arrays: Record<string, HeapArray<"f32" | "i32"> | undefined>): void {
-  const list = Object.entries(arrays).filter((e): e is [string, HeapArray<"f32" | "i32">] => e[1] !== undefined);
-  for (let i = 0; i < list.length; i++) {
-    for (let j = i + 1; j < list.length; j++) {
-      const [na, a] = list[i];
-      const [nb, b] = list[j];
-      if (a.ptr === b.ptr && a.length === b.length) continue;
-      const overlap = a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
-      check(!overlap, "BAD_ARGUMENT", `${fn}: ${na} and ${nb} overlap partially; pass the same array or separate ones`);
+  const names = Object.keys(arrays);
+  for (let i = 0; i < names.length; i++) {
+    const a = arrays[names[i]];
+    if (a === undefined || a.length === 0) continue;
+    const pa = a.ptr;
+    for (let j = i + 1; j < names.length; j++) {
+      const b = arrays[names[j]];
+      if (b === undefined || b.length === 0) continue;
+      const pb = b.ptr;
+      if (pa === pb && a.length === b.length) continue;
+      if (pa < pb + b.length * 4 && pb < pa + a.length * 4) {
+        throw new TinyLMError("BAD_ARGUMENT", `${fn}: ${names[i]} and ${names[j]} overlap partially; pass the same array or separate ones`);
+      }
     }
   }
 }
@@ -40,10 +46,13 @@ export function disjoint(fn: string, arrays: Record<string, HeapArray<"f32" | "i
 /** Throws BAD_ARGUMENT if `a` shares any memory with one of `others` (for arrays a kernel writes at other indices than
  *  it reads, such as a per-row result next to a row-major matrix, where even the very same block would be wrong). */
 export function separate(fn: string, name: string, a: HeapArray<"f32" | "i32">, others: Record<string, HeapArray<"f32" | "i32"> | undefined>): void {
-  for (const [nb, b] of Object.entries(others)) {
-    if (b === undefined) continue;
-    const overlap = a.length > 0 && b.length > 0 && a.ptr < b.ptr + b.length * 4 && b.ptr < a.ptr + a.length * 4;
-    check(!overlap, "BAD_ARGUMENT", `${fn}: ${name} and ${nb} must not share memory`);
+  if (a.length === 0) return;
+  const pa = a.ptr;
+  for (const nb in others) {
+    const b = others[nb];
+    if (b === undefined || b.length === 0) continue;
+    const pb = b.ptr;
+    if (pa < pb + b.length * 4 && pb < pa + a.length * 4) throw new TinyLMError("BAD_ARGUMENT", `${fn}: ${name} and ${nb} must not share memory`);
   }
 }
 
@@ -56,6 +65,6 @@ export function finite(fn: string, name: string, v: unknown, lo = -Infinity, hi 
 
 /** Throws BAD_ARGUMENT unless `opts` is undefined or a plain object. */
 export function options<T extends object>(fn: string, opts: T | undefined): Partial<T> {
-  check(opts === undefined || (typeof opts === "object" && opts !== null), "BAD_ARGUMENT", `${fn}: options must be an object`);
+  check(opts === undefined || (typeof opts === "object" && opts !== null), "BAD_ARGUMENT", () => `${fn}: options must be an object`);
   return opts ?? {};
 }
