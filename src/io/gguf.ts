@@ -218,8 +218,8 @@ export function readGguf(bytes: Uint8Array): GgufFile {
 }
 
 /**
- * Serializes metadata and tensors to the bytes of a GGUF v3 file, laid out as llama.cpp's gguf_write_to_buf does
- * (keys in the given order, data aligned and each tensor padded with zeros). The alignment is the `general.alignment`
+ * Serializes metadata and tensors to the bytes of a GGUF v3 file, laid out as gguf-py and llama.cpp's
+ * gguf_write_to_buf do (keys in the given order, data aligned and each tensor padded with zeros). The alignment is the `general.alignment`
  * value when given (u32, power of 2), else 32. Throws TinyLMError on anything llama.cpp would reject.
  */
 export function writeGguf(metadata: Map<string, GgufValue> | Iterable<readonly [string, GgufValue]>, tensors: readonly GgufTensor[]): Uint8Array {
@@ -280,7 +280,8 @@ export function writeGguf(metadata: Map<string, GgufValue> | Iterable<readonly [
     w.u64(BigInt(offset));
     offset += pad(sizes[i], alignment);
   });
-  w.zeros(pad(w.length, alignment) - w.length);
+  // Like gguf-py (llama.cpp's ggml-vocab-*.gguf files), a file without tensors ends right after the metadata.
+  if (tensors.length > 0) w.zeros(pad(w.length, alignment) - w.length);
   tensors.forEach((t, i) => {
     w.bytes(t.data);
     w.zeros(pad(sizes[i], alignment) - sizes[i]);
@@ -360,8 +361,9 @@ class Reader {
   pos = 0;
   lastStringBytes = 0;
   private readonly dv: DataView;
-  private readonly strict = new TextDecoder("utf-8", { fatal: true });
-  private readonly lenient = new TextDecoder("utf-8");
+  // ignoreBOM keeps a leading U+FEFF: it is a real token in several vocabularies, not a byte-order mark.
+  private readonly strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  private readonly lenient = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(private readonly bytes: Uint8Array) {
     this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

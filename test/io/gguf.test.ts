@@ -156,13 +156,16 @@ describe("GGUF reader (files from an independent byte-level writer)", () => {
     });
   }
 
-  it("reads a vocabulary-only file (no tensors, no data section), as llama.cpp's ggml-vocab-*.gguf", () => {
-    const bytes = specFile({ kvs: [["general.architecture", STR("llama")], ["tokenizer.ggml.model", STR("llama")]], tensors: [], alignment: 1 });
-    const f = readGguf(bytes);
+  it("reads a vocabulary-only file (no tensors), with or without padding after the metadata", () => {
+    const kvs: SpecFile["kvs"] = [["general.architecture", STR("llama")], ["tokenizer.ggml.model", STR("llama")]];
+    const bare = specFile({ kvs, tensors: [], alignment: 1 }); // as gguf-py writes ggml-vocab-*.gguf
+    const padded = specFile({ kvs, tensors: [], alignment: 32 }); // as llama.cpp's gguf_write_to_buf writes it
+    expect(bare.length % 32).not.toBe(0);
+    const f = readGguf(bare);
     expect(f.tensors).toEqual([]);
-    expect(f.dataOffset).toBe(bytes.length);
-    // llama.cpp's writer pads the (empty) data section anyway; both forms must read.
-    expect(readGguf(writeGguf(f.metadata, [])).metadata).toEqual(f.metadata);
+    expect(f.dataOffset).toBe(bare.length);
+    expect(readGguf(padded).metadata).toEqual(f.metadata);
+    expect(writeGguf(f.metadata, [])).toEqual(bare);
   });
 
   it("accepts GGUF v2 (same layout) and tolerates a missing pad after the last tensor", () => {
