@@ -9,7 +9,6 @@ import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
 import { runTokenizerBench } from "./tokenizer.js";
 import { runTokenizerTrainBench } from "./tokenizer-train.js";
-import { runTokenizerTrainBench } from "./tokenizer-train.js";
 
 interface BenchEntry {
   title: string;
@@ -21,7 +20,6 @@ const benches: BenchEntry[] = [
   { title: "GEMM", run: runGemmBench },
   { title: "Softmax and sigmoid", run: runActivationsBench },
   { title: "Tokenizer", run: runTokenizerBench },
-  { title: "Tokenizer training", run: runTokenizerTrainBench },
   { title: "Tokenizer training", run: runTokenizerTrainBench },
 ];
 
