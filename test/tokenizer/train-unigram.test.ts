@@ -96,6 +96,18 @@ describe("UnigramTrainer", () => {
     expect(perWord(ours)).toBeLessThanOrEqual(perWord(ref) * 1.02);
   });
 
+  it("a 10,000-character word (its probability underflows f64) trains to finite scores and segments losslessly", async () => {
+    let seed = 7;
+    const rnd = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) / 0x7fffffff;
+    const long = Array.from({ length: 10_000 }, () => "abcdefghij"[Math.floor(rnd() * 10)]).join("");
+    const json = await new UnigramTrainer({ vocabSize: 1000 }).train(brownSlice(50_000) + `${long}\n${long}\n`);
+    const vocab: [string, number][] = (json.model as any).vocab;
+    expect(vocab.every(([, s]) => Number.isFinite(s))).toBe(true);
+    const pieces = (await HF.fromString(JSON.stringify(json)).encode(long)).getTokens();
+    expect(pieces.join("")).toBe("▁" + long);
+    expect(pieces.length).toBeLessThan(long.length / 1.2);
+  });
+
   it("reports its stages and stops on an AbortSignal", async () => {
     const stages = new Set<string>();
     await new UnigramTrainer({ vocabSize: 500 }).train(brownSlice(50_000), { onProgress: (p) => stages.add(p.stage) });

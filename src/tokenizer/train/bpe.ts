@@ -1,14 +1,16 @@
 import { check } from "../../errors.js";
-import { trainBpeCore } from "./bpe-core.js";
+import { trainBpeCore, type BpeCoreOptions } from "./bpe-core.js";
 import {
   addedTokens,
+  checkAlphabet,
   checkInt,
   checkKnownKeys,
   checkRunOptions,
   checkTokens,
+  countWords,
   emptyTokenizerJson,
-  sequencesOf,
-  Ticker,
+  startRun,
+  vocabObject,
   type TokenizerJson,
   type TrainerInput,
   type TrainRunOptions,
@@ -30,45 +32,7 @@ export interface BpeTrainerOptions extends TrainRunOptions {
   addPrefixSpace?: boolean;
 }
 
-export const BPE_TRAINER_KEYS = [
-  "vocabSize",
-  "minFrequency",
-  "specialTokens",
-  "limitAlphabet",
-  "initialAlphabet",
-  "addPrefixSpace",
-  "onProgress",
-  "signal",
-] as const;
-
-export function checkAlphabet(who: string, v: unknown): string[] {
-  check(Array.isArray(v), "BAD_ARGUMENT", `${who}: initialAlphabet must be an array of single characters`);
-  for (const c of v as unknown[]) {
-    check(typeof c === "string" && [...c].length === 1, "BAD_ARGUMENT", () =>
-      `${who}: initialAlphabet must hold single characters, got ${JSON.stringify(c)}`,
-    );
-  }
-  return [...(v as string[])];
-}
-
-/** Counts the pre-tokens of every sequence of `input` with `count`, reporting progress. */
-export async function countWords(
-  input: TrainerInput,
-  who: string,
-  ticker: Ticker,
-  count: (counts: Map<string, number>, seq: string) => void,
-): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  const total = typeof input === "string" ? input.length : Array.isArray(input) ? input.length : 0;
-  let done = 0;
-  for await (const seq of sequencesOf(input, who)) {
-    count(counts, seq);
-    done += typeof input === "string" ? seq.length : 1;
-    if (ticker.due()) await ticker.pause();
-  }
-  ticker.report("count words", done, total || done);
-  return counts;
-}
+const KEYS = ["vocabSize", "minFrequency", "specialTokens", "limitAlphabet", "initialAlphabet", "addPrefixSpace", "onProgress", "signal"];
 
 /**
  * Byte-level BPE trainer (GPT-2 style): GPT-2 regex pre-tokens, bytes written as printable
@@ -77,11 +41,11 @@ export async function countWords(
  *     const json = await new BpeTrainer({ vocabSize: 8000, specialTokens: ["<|endoftext|>"] }).train(text);
  */
 export class BpeTrainer {
-  private readonly o: Required<Omit<BpeTrainerOptions, "limitAlphabet" | "onProgress" | "signal">> & BpeTrainerOptions;
+  private readonly o: BpeCoreOptions & { addPrefixSpace: boolean; run: TrainRunOptions };
 
   constructor(options: BpeTrainerOptions = {}) {
     const who = "BpeTrainer";
-    checkKnownKeys(who, options, BPE_TRAINER_KEYS);
+    checkKnownKeys(who, options, KEYS);
     checkRunOptions(who, options);
     const specialTokens = checkTokens(who, "specialTokens", options.specialTokens ?? []);
     const vocabSize = checkInt(who, "vocabSize", options.vocabSize ?? 30000, 1, 1 << 24);
@@ -90,16 +54,15 @@ export class BpeTrainer {
     const initialAlphabet = checkAlphabet(who, options.initialAlphabet ?? BYTE_TO_UNICODE);
     const addPrefixSpace = options.addPrefixSpace ?? false;
     check(typeof addPrefixSpace === "boolean", "BAD_ARGUMENT", `${who}: addPrefixSpace must be a boolean`);
-    this.o = { ...options, vocabSize, minFrequency, specialTokens, initialAlphabet, addPrefixSpace };
+    const limitAlphabet = options.limitAlphabet;
+    this.o = { vocabSize, minFrequency, specialTokens, limitAlphabet, initialAlphabet, addPrefixSpace, run: { onProgress: options.onProgress, signal: options.signal } };
   }
 
   /** Trains on `input` and returns the tokenizer.json object. */
   async train(input: TrainerInput, run: TrainRunOptions = {}): Promise<TokenizerJson> {
     const who = "BpeTrainer.train";
-    checkKnownKeys(who, run, ["onProgress", "signal"]);
-    checkRunOptions(who, run);
     const o = this.o;
-    const ticker = new Ticker({ onProgress: run.onProgress ?? o.onProgress, signal: run.signal ?? o.signal });
+    const ticker = startRun(who, run, o.run);
     const raw = await countWords(input, who, ticker, (counts, seq) => countByteLevelWords(counts, seq, o.addPrefixSpace));
     const words: string[] = [];
     const counts: number[] = [];
@@ -112,12 +75,7 @@ export class BpeTrainer {
   }
 }
 
-/** {token: id}; built with fromEntries so that a token named "__proto__" stays an ordinary key. */
-export function vocabObject(vocab: readonly string[]): Record<string, number> {
-  return Object.fromEntries(vocab.map((t, id) => [t, id]));
-}
-
-function bpeJson(vocab: string[], merges: [string, string][], specials: string[], addPrefixSpace: boolean): TokenizerJson {
+function bpeJson(vocab: string[], merges: [string, string][], specials: readonly string[], addPrefixSpace: boolean): TokenizerJson {
   const v = vocabObject(vocab);
   return {
     ...emptyTokenizerJson(),

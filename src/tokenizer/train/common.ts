@@ -71,27 +71,53 @@ export function emptyTokenizerJson(): Omit<TokenizerJson, "model"> {
   };
 }
 
-/** Yields the sequences of `input`; rejects anything that is not text with BAD_ARGUMENT. */
-export async function* sequencesOf(input: TrainerInput, who: string): AsyncGenerator<string> {
+/**
+ * Counts the pre-tokens of every sequence of `input` with `count`, reporting progress. Strings,
+ * arrays and sync iterables are walked synchronously (a promise per line would cost more than the
+ * counting); only an async iterable is awaited element by element.
+ */
+export async function countWords(
+  input: TrainerInput,
+  who: string,
+  ticker: Ticker,
+  count: (counts: Map<string, number>, seq: string) => void,
+): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
   if (typeof input === "string") {
-    let start = 0;
-    while (start < input.length) {
+    for (let start = 0; start < input.length; ) {
       const nl = input.indexOf("\n", start);
       const end = nl < 0 ? input.length : nl + 1;
-      yield input.slice(start, end);
+      count(counts, input.slice(start, end));
+      if (ticker.due(1 + ((end - start) >> 6))) {
+        ticker.report("count words", end, input.length);
+        await ticker.pause();
+      }
       start = end;
     }
-    return;
+    ticker.report("count words", input.length, input.length);
+    return counts;
   }
   const isAsync = input != null && typeof (input as AsyncIterable<string>)[Symbol.asyncIterator] === "function";
   const isSync = input != null && typeof (input as Iterable<string>)[Symbol.iterator] === "function";
   check(isAsync || isSync, "BAD_ARGUMENT", `${who}: input must be a string, an array of strings or an (async) iterable of strings`);
+  const total = Array.isArray(input) ? input.length : 0;
   let i = 0;
-  for await (const s of input as AsyncIterable<string>) {
+  const one = async (s: unknown): Promise<void> => {
     check(typeof s === "string", "BAD_ARGUMENT", () => `${who}: input element ${i} is ${typeof s}, not a string`);
-    yield s;
+    count(counts, s);
     i++;
+    if (ticker.due()) {
+      ticker.report("count words", i, total || i);
+      await ticker.pause();
+    }
+  };
+  if (isSync) {
+    for (const s of input as Iterable<unknown>) await one(s);
+  } else {
+    for await (const s of input as AsyncIterable<unknown>) await one(s);
   }
+  ticker.report("count words", i, total || i);
+  return counts;
 }
 
 /**
@@ -148,6 +174,28 @@ export function checkTokens(who: string, name: string, v: unknown): string[] {
     seen.add(t);
   }
   return [...(v as string[])];
+}
+
+/** Validates a `train()` call's run options and returns the Ticker for the run (per-call options win). */
+export function startRun(who: string, run: TrainRunOptions, defaults: TrainRunOptions): Ticker {
+  checkKnownKeys(who, run, ["onProgress", "signal"]);
+  checkRunOptions(who, run);
+  return new Ticker({ onProgress: run.onProgress ?? defaults.onProgress, signal: run.signal ?? defaults.signal });
+}
+
+export function checkAlphabet(who: string, v: unknown): string[] {
+  check(Array.isArray(v), "BAD_ARGUMENT", `${who}: initialAlphabet must be an array of single characters`);
+  for (const c of v as unknown[]) {
+    check(typeof c === "string" && [...c].length === 1, "BAD_ARGUMENT", () =>
+      `${who}: initialAlphabet must hold single characters, got ${JSON.stringify(c)}`,
+    );
+  }
+  return [...(v as string[])];
+}
+
+/** {token: id}; built with fromEntries so that a token named "__proto__" stays an ordinary key. */
+export function vocabObject(vocab: readonly string[]): Record<string, number> {
+  return Object.fromEntries(vocab.map((t, id) => [t, id]));
 }
 
 export function checkRunOptions(who: string, o: TrainRunOptions): TrainRunOptions {

@@ -28,15 +28,17 @@
  * with a log-space fallback when a long word underflows.
  */
 import { check } from "../../errors.js";
-import { checkAlphabet, countWords } from "./bpe.js";
 import {
   addedTokens,
+  checkAlphabet,
   checkInt,
   checkKnownKeys,
   checkRunOptions,
   checkTokens,
+  countWords,
   emptyTokenizerJson,
   mix,
+  startRun,
   Ticker,
   type TokenizerJson,
   type TrainerInput,
@@ -208,10 +210,8 @@ export class UnigramTrainer {
    */
   async train(input: TrainerInput, run: TrainRunOptions = {}): Promise<TokenizerJson> {
     const who = "UnigramTrainer.train";
-    checkKnownKeys(who, run, ["onProgress", "signal"]);
-    checkRunOptions(who, run);
     const o = this.o;
-    const ticker = new Ticker({ onProgress: run.onProgress ?? o.run.onProgress, signal: run.signal ?? o.run.signal });
+    const ticker = startRun(who, run, o.run);
     const words = await countWords(input, who, ticker, (counts, seq) => countMetaspaceWords(counts, seq.replace(/\r?\n$/, "")));
     const pieces = await trainUnigram(words, o, ticker);
     const specials = [...o.specialTokens];

@@ -1,14 +1,16 @@
 import { check } from "../../errors.js";
-import { checkAlphabet, countWords, vocabObject } from "./bpe.js";
 import { trainBpeCore } from "./bpe-core.js";
 import {
   addedTokens,
+  checkAlphabet,
   checkInt,
   checkKnownKeys,
   checkRunOptions,
   checkTokens,
+  countWords,
   emptyTokenizerJson,
-  Ticker,
+  startRun,
+  vocabObject,
   type TokenizerJson,
   type TrainerInput,
   type TrainRunOptions,
@@ -123,10 +125,8 @@ export class WordPieceTrainer {
   /** Trains on `input` and returns the tokenizer.json object. */
   async train(input: TrainerInput, run: TrainRunOptions = {}): Promise<TokenizerJson> {
     const who = "WordPieceTrainer.train";
-    checkKnownKeys(who, run, ["onProgress", "signal"]);
-    checkRunOptions(who, run);
     const o = this.o;
-    const ticker = new Ticker({ onProgress: run.onProgress ?? o.run.onProgress, signal: run.signal ?? o.run.signal });
+    const ticker = startRun(who, run, o.run);
     const raw = await countWords(input, who, ticker, (counts, seq) => countBertWords(counts, bertNormalize(seq, o.norm)));
     const { vocab } = await trainBpeCore([...raw.keys()], [...raw.values()], o, ticker);
     const v = vocabObject(vocab);
