@@ -1,49 +1,16 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { TinyLMError } from "../../src/errors.js";
 import { ggufNumber, ggufString, readGguf, writeGguf } from "../../src/io/gguf.js";
+import { bundleAvailable, bundleBlob, bundleCleanup, bundleList } from "./llama-cpp-bundle.js";
 
 // Real GGUF files written by llama.cpp's own tools: the ggml-vocab-*.gguf test vocabularies (gguf-py, --vocab-only)
 // that node-llama-cpp ships inside llama.cpp's git bundle. They are read straight out of the bundle with git, so
 // nothing is copied into this repository; without node-llama-cpp or git the test is skipped.
-const bundle = join(import.meta.dirname, "../../node_modules/node-llama-cpp/llama/gitRelease.bundle");
-const hasGit = (() => {
-  try {
-    execFileSync("git", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const available = existsSync(bundle) && hasGit;
+afterAll(bundleCleanup);
+const blob = bundleBlob;
+const vocabFiles = () => bundleList("models").filter((f) => /ggml-vocab-.*\.gguf$/.test(f));
 
-let repo: string | undefined;
-function gitRepo(): string {
-  if (repo === undefined) {
-    repo = mkdtempSync(join(tmpdir(), "tinylm-llama-bundle-"));
-    execFileSync("git", ["init", "--bare", "-q", repo]);
-    execFileSync("git", ["-C", repo, "fetch", "-q", bundle, "HEAD"]);
-  }
-  return repo;
-}
-afterAll(() => {
-  if (repo !== undefined) rmSync(repo, { recursive: true, force: true });
-});
-
-function vocabFiles(): string[] {
-  const list = execFileSync("git", ["-C", gitRepo(), "ls-tree", "--name-only", "FETCH_HEAD", "models/"], { encoding: "utf8" });
-  return list.split("\n").filter((f) => /ggml-vocab-.*\.gguf$/.test(f));
-}
-
-function blob(path: string): Uint8Array {
-  const buf = execFileSync("git", ["-C", gitRepo(), "cat-file", "blob", `FETCH_HEAD:${path}`], { maxBuffer: 1 << 28 });
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-}
-
-describe.skipIf(!available)("GGUF files written by llama.cpp's tools (ggml-vocab-*.gguf from node-llama-cpp's bundle)", () => {
+describe.skipIf(!bundleAvailable)("GGUF files written by llama.cpp's tools (ggml-vocab-*.gguf from node-llama-cpp's bundle)", () => {
   it("reads all of them, and writing what was read reproduces each file byte for byte", () => {
     const files = vocabFiles();
     expect(files.length).toBeGreaterThanOrEqual(19);
