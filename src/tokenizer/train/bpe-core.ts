@@ -198,10 +198,10 @@ export async function trainBpeCore(
   }
   kept.sort((x, y) => x[0].codePointAt(0)! - y[0].codePointAt(0)!);
   for (const [ch] of kept) intern(ch);
-  const allowed = new Set(kept.map(([ch]) => ch));
   for (const s of o.symbolOrder ?? []) intern(s);
 
-  // Words as symbol ids in one flat array; characters cut from the alphabet are dropped, as in HF.
+  // Words as symbol ids in one flat array. A character not in the vocabulary (cut from the alphabet,
+  // and not a special token either: HF looks it up in the whole vocabulary) is dropped.
   const prefix = o.continuingSubwordPrefix;
   const suffix = o.endOfWordSuffix;
   let total = 0;
@@ -216,7 +216,7 @@ export async function trainBpeCore(
     const chars = Array.from(words[i]);
     for (let j = 0; j < chars.length; j++) {
       let s = chars[j];
-      if (!allowed.has(s)) continue;
+      if (!w2id.has(s)) continue;
       if (prefix !== undefined && j > 0) s = prefix + s;
       if (suffix !== undefined && j === chars.length - 1) s = s + suffix;
       sym[at++] = intern(s);
