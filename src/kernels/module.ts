@@ -58,6 +58,9 @@ export interface KernelExports {
   vec_add(out: number, a: number, b: number, n: number): void;
   vec_scale(x: number, alpha: number, n: number): void;
   vec_axpy(y: number, alpha: number, x: number, n: number): void;
+  // assembly/bpe.ts
+  bpe_merge_batch(out: number, outStarts: number, syms: number, starts: number, n: number, table: number, mask: number, work: number): void;
+  bpe_work_ints(maxLen: number): number;
 }
 
 /**

@@ -6,6 +6,8 @@
 // id, so tiktoken's rule ("merge the adjacent pair whose concatenation has the lowest rank, leftmost first") and
 // Hugging Face's ("apply the merge listed first, leftmost first") are the same loop over this table.
 import { TinyLMError, check } from "../errors.js";
+import { BpeMergeKernel } from "../kernels/bpe.js";
+import type { Kernels } from "../kernels/module.js";
 import { ByteTable, bytesToByteLevel, byteLevelToBytes, utf8, utf8Into, utf8Strict } from "./bytes.js";
 
 const NONE = 0x7fffffff; // "no merge" priority: larger than every real one
@@ -23,53 +25,51 @@ export interface BpeOptions {
   endOfWordSuffix?: string | null;
 }
 
-/** A pair → (priority, merged id) table; the merge loop below is the only reader. */
+/** A pair → (priority, merged id) table: 4 ints per slot (left, right, priority, merged), left = -1 when empty,
+ *  probed linearly from hash(left, right). assembly/bpe.ts reads the same layout with the same hash. */
 class PairTable {
-  private mask: number;
-  private left: Int32Array;
-  private right: Int32Array;
-  private prio: Int32Array;
-  private merged: Int32Array;
+  readonly mask: number;
+  readonly data: Int32Array;
 
   constructor(count: number) {
     let cap = 16;
     while (cap < count * 2) cap *= 2;
     this.mask = cap - 1;
-    this.left = new Int32Array(cap).fill(-1);
-    this.right = new Int32Array(cap);
-    this.prio = new Int32Array(cap);
-    this.merged = new Int32Array(cap);
+    this.data = new Int32Array(cap * 4);
+    for (let s = 0; s < this.data.length; s += 4) this.data[s] = -1;
   }
 
   /** Adds (a, b) unless present; returns false if it was already there (first listing wins, as in HF). */
   add(a: number, b: number, priority: number, merged: number): boolean {
+    const d = this.data;
     let h = hash(a, b) & this.mask;
-    while (this.left[h] !== -1) {
-      if (this.left[h] === a && this.right[h] === b) return false;
+    while (d[h * 4] !== -1) {
+      if (d[h * 4] === a && d[h * 4 + 1] === b) return false;
       h = (h + 1) & this.mask;
     }
-    this.left[h] = a;
-    this.right[h] = b;
-    this.prio[h] = priority;
-    this.merged[h] = merged;
+    d[h * 4] = a;
+    d[h * 4 + 1] = b;
+    d[h * 4 + 2] = priority;
+    d[h * 4 + 3] = merged;
     return true;
   }
 
-  /** Slot of (a, b), or -1. */
+  /** Index of (a, b)'s slot in data, or -1. */
   find(a: number, b: number): number {
+    const d = this.data;
     let h = hash(a, b) & this.mask;
     for (;;) {
-      const l = this.left[h];
-      if (l === a && this.right[h] === b) return h;
+      const l = d[h * 4];
+      if (l === a && d[h * 4 + 1] === b) return h * 4;
       if (l === -1) return -1;
       h = (h + 1) & this.mask;
     }
   }
   priority(slot: number): number {
-    return slot < 0 ? NONE : this.prio[slot];
+    return slot < 0 ? NONE : this.data[slot + 2];
   }
   mergedId(slot: number): number {
-    return this.merged[slot];
+    return this.data[slot + 3];
   }
 }
 
@@ -172,7 +172,7 @@ class PieceTable {
     this.hashes[s] = h;
   }
 
-  private dropCache(): void {
+  dropCache(): void {
     const keys = this.keys.slice(0, this.permanent);
     const values = this.values.slice(0, this.permanent);
     this.slots.fill(0);
@@ -181,6 +181,15 @@ class PieceTable {
     this.results = [];
     for (let i = 0; i < keys.length; i++) this.insert(keys[i], values[i]);
   }
+}
+
+/** The pieces of one encode call that missed the table, merged together at the end. */
+class MissBatch {
+  pieces: string[] = [];
+  hashes: number[] = [];
+  index = new Map<string, number>();
+  first = -1; // position in out of the first placeholder
+  constructor(readonly out: number[]) {}
 }
 
 const SMALL = 48; // below this many symbols the quadratic scan beats the heap's bookkeeping
@@ -201,6 +210,7 @@ export class BpeModel {
   /** Whole tokens (with ignoreMerges) and merged pieces, by raw text. */
   private readonly pieces: PieceTable;
   private readonly sticky = new Map<RegExp, RegExp>();
+  private kernel: BpeMergeKernel | null = null;
   private readonly unkId: number;
 
   /** id → raw bytes, for byte-level models. */
@@ -334,6 +344,7 @@ export class BpeModel {
    *   more than the merge of a typical 5-byte piece, and misses are ~3% of pieces, so it stays in JS.
    */
   encodeMatches(text: string, re: RegExp, out: number[]): void {
+    const batch = this.kernel !== null ? new MissBatch(out) : null;
     let sticky = this.sticky.get(re);
     if (sticky === undefined) {
       sticky = new RegExp(re.source, "uy");
@@ -355,8 +366,91 @@ export class BpeModel {
         pos += text.codePointAt(pos)! > 0xffff ? 2 : 1;
         continue;
       }
-      this.encodeRange(text, pos, end, out);
+      if (batch === null) this.encodeRange(text, pos, end, out);
+      else this.encodeOrDefer(text, pos, end, batch);
       pos = end;
+    }
+    if (batch !== null) this.resolve(batch);
+  }
+
+  /** Forgets the merged pieces cached so far (whole tokens stay). */
+  clearCache(): void {
+    this.pieces.dropCache();
+  }
+
+  /** Appends the ids of several pieces; with kernels attached, the pieces not yet cached merge in one wasm call. */
+  encodePieces(pieces: string[], out: number[]): void {
+    if (this.kernel === null) {
+      for (let i = 0; i < pieces.length; i++) this.encodeRange(pieces[i], 0, pieces[i].length, out);
+      return;
+    }
+    const batch = new MissBatch(out);
+    for (let i = 0; i < pieces.length; i++) this.encodeOrDefer(pieces[i], 0, pieces[i].length, batch);
+    this.resolve(batch);
+  }
+
+  /**
+   * Runs the merge loop of uncached pieces in the wasm kernel, a batch per encode call (null: back to the JS loop).
+   * Crossing into wasm per piece would cost more than merging a typical 5-byte piece in JS; a batch crosses once.
+   */
+  useKernels(kernels: Kernels | null): void {
+    this.kernel?.free();
+    this.kernel = kernels === null ? null : new BpeMergeKernel(kernels, this.pairs.data, this.pairs.mask);
+  }
+
+  // Like encodeRange, but a miss leaves a placeholder (-1 - k for the k-th distinct miss) to be merged in a batch.
+  private encodeOrDefer(text: string, start: number, end: number, batch: MissBatch): void {
+    const h = PieceTable.hash(text, start, end);
+    const e = this.pieces.find(text, start, end, h);
+    const out = batch.out;
+    if (e >= 0) {
+      const v = this.pieces.value(e);
+      if (v >= 0) out.push(v);
+      else {
+        const ids = this.pieces.result(v);
+        for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+      }
+      return;
+    }
+    const piece = start === 0 && end === text.length ? text : text.slice(start, end);
+    let k = batch.index.get(piece);
+    if (k === undefined) {
+      k = batch.pieces.length;
+      batch.pieces.push(piece);
+      batch.hashes.push(h);
+      batch.index.set(piece, k);
+    }
+    if (batch.first < 0) batch.first = out.length;
+    out.push(-1 - k);
+  }
+
+  private resolve(batch: MissBatch): void {
+    const n = batch.pieces.length;
+    if (n === 0) return;
+    const starts = new Int32Array(n + 1);
+    let syms = new Int32Array(1024);
+    for (let p = 0; p < n; p++) {
+      const m = this.symbols(batch.pieces[p]);
+      if (starts[p] + m > syms.length) {
+        const grown = new Int32Array(Math.max(syms.length * 2, starts[p] + m));
+        grown.set(syms.subarray(0, starts[p]));
+        syms = grown;
+      }
+      syms.set(symBuf.subarray(0, m), starts[p]);
+      starts[p + 1] = starts[p] + m;
+    }
+    const merged = this.kernel!.mergeBatch(syms.subarray(0, starts[n]), starts);
+    const results: number[][] = [];
+    for (let p = 0; p < n; p++) {
+      const ids = Array.from(merged.ids.subarray(merged.starts[p], merged.starts[p + 1]));
+      results.push(ids);
+      if (batch.pieces[p].length <= 256) this.pieces.addResult(batch.pieces[p], batch.hashes[p], ids);
+    }
+    const out = batch.out;
+    const tail = out.splice(batch.first);
+    for (const v of tail) {
+      if (v >= 0) out.push(v);
+      else for (const id of results[-1 - v]) out.push(id);
     }
   }
 
@@ -373,12 +467,17 @@ export class BpeModel {
       return;
     }
     const piece = start === 0 && end === text.length ? text : text.slice(start, end);
-    const ids = this.options.byteLevel ? this.mergeBytes(piece) : this.mergeChars(piece);
+    const ids = this.merge(this.symbols(piece));
     if (piece.length <= 256) this.pieces.addResult(piece, h, ids); // long pieces rarely repeat
     for (let i = 0; i < ids.length; i++) out.push(ids[i]);
   }
 
-  private mergeBytes(piece: string): number[] {
+  // The initial symbols of a piece into symBuf; returns their count.
+  private symbols(piece: string): number {
+    return this.options.byteLevel ? this.byteSymbols(piece) : this.charSymbols(piece);
+  }
+
+  private byteSymbols(piece: string): number {
     if (byteBuf.length < piece.length * 3) byteBuf = new Uint8Array(piece.length * 3);
     const n = utf8Into(byteBuf, piece);
     reserve(n);
@@ -387,10 +486,10 @@ export class BpeModel {
       const id = this.byteIds[byteBuf[i]];
       if (id >= 0) symBuf[m++] = id; // HF drops a symbol it cannot map when there is no unk token
     }
-    return this.merge(m);
+    return m;
   }
 
-  private mergeChars(piece: string): number[] {
+  private charSymbols(piece: string): number {
     const { continuingSubwordPrefix: prefix, endOfWordSuffix: suffix, byteFallback, fuseUnk } = this.options;
     reserve(piece.length * 4 + 2);
     let m = 0;
@@ -426,7 +525,7 @@ export class BpeModel {
       }
     }
     if (unk) symBuf[m++] = this.unkId;
-    return this.merge(m);
+    return m;
   }
 
   // symBuf[0..n) → merged ids. Leftmost lowest-priority pair first, as tiktoken and HF do.

@@ -3,6 +3,7 @@
 // fused fast path for tiktoken-shaped tokenizers (regex split + byte-level BPE, no normalizer).
 import { TinyLMError, check } from "../errors.js";
 import { BpeModel } from "./bpe.js";
+import type { Kernels } from "../kernels/module.js";
 import { utf8, utf8Decoder } from "./bytes.js";
 import { ByteLevelDecoder, byteLevelTokenBytes, type Decoder } from "./decoders.js";
 import { partsFromJSON, trailingByteLevel, type AddedToken, type TokenizerParts } from "./json.js";
@@ -193,6 +194,21 @@ export class Tokenizer {
     return this.blob !== null ? this.gather(ids) : utf8(this.decode(ids));
   }
 
+  /**
+   * Runs BPE merges of uncached pieces in the wasm kernels (one call per encode), or back in JS with null. Output is
+   * identical either way; the wasm path pays off on text with many new words (a cold cache), see bench/tokenizer.ts.
+   */
+  useKernels(kernels: Kernels | null): this {
+    if (this.model instanceof BpeModel) this.model.useKernels(kernels);
+    return this;
+  }
+
+  /** Forgets the cache of merged words (memory, or a cold-start measurement). Output never depends on it. */
+  clearCache(): this {
+    if (this.model instanceof BpeModel) this.model.clearCache();
+    return this;
+  }
+
   /** The token string of an id (GPT-2's byte alphabet for byte-level models), or undefined. */
   idToToken(id: number): string | undefined {
     return this.addedText.get(id) ?? this.model.tokens[id];
@@ -306,7 +322,8 @@ export class Tokenizer {
       return;
     }
     const { pieces } = this.preTokenizer.pretokenize({ pieces: [s], first: atStart });
-    for (const p of pieces) this.model.encodePiece(p, out);
+    if (this.model instanceof BpeModel) this.model.encodePieces(pieces, out);
+    else for (const p of pieces) this.model.encodePiece(p, out);
   }
 
   private checkIds(ids: ArrayLike<number>): void {
