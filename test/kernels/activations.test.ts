@@ -336,6 +336,28 @@ describe.each([
     expectClose(g.dweight, finiteDiff(fw, w), 1e-8, 1e-6, "rmsnormBackwardRef dweight vs finite differences");
   });
 
+  it("crossEntropy on huge and −inf logits: finite where the math is, inf when the target is impossible", () => {
+    const vocab = 4;
+    const x = Float32Array.from([
+      1e30, 0, -1e30, 5, // target 0 holds all the mass: loss 0
+      -Infinity, 2, 1, -Infinity, // −inf non-targets get probability 0 and gradient 0
+      -Infinity, 2, 1, 0, // the target is −inf: loss +inf
+    ]);
+    const t = Int32Array.from([0, 1, 0]);
+    const losses = k.f32(3);
+    const dlogits = k.f32(12);
+    crossEntropy(k, losses, k.f32(x), k.i32(t), { rows: 3, vocab, dlogits, dlossScale: 1 });
+    const l = losses.view;
+    expect(l[0]).toBe(0);
+    expect(Math.abs(l[1] - crossEntropyRef(x.subarray(4, 8), [1], 1, vocab)[0])).toBeLessThan(1e-6);
+    expect(l[2]).toBe(Infinity);
+    const d = dlogits.view;
+    expect(Array.from(d.subarray(0, 4))).toEqual([0, 0, 0, 0]);
+    expect(d[4]).toBe(0);
+    expect(d[7]).toBe(0);
+    expectClose(d.subarray(4, 8), crossEntropyGradRef(x.subarray(4, 8), [1], 1, vocab, 1), 1e-7, 1e-6, "gradient with −inf logits");
+  });
+
   it("crossEntropy rejects out-of-range targets before computing, naming the row and value", () => {
     const logits = k.f32(uniform(12, 1));
     const losses = k.f32(3).set([7, 7, 7]);
