@@ -69,11 +69,6 @@ function validUtf8(b: Uint8Array): boolean {
   return true;
 }
 
-/** Bytes as a "binary string" (one char per byte, U+0000–U+00FF): a cheap Map key for byte sequences. */
-export function latin1(bytes: Uint8Array, start = 0, end = bytes.length): string {
-  return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-}
-
 /** GPT-2's byte-level alphabet: printable bytes stand for themselves, the rest are shifted to U+0100 and up so that
  *  every byte is a visible character in vocab files. */
 export const BYTE_TO_CHAR: string[] = [];

