@@ -354,7 +354,20 @@ export function crossentropy_forward(losses: usize, dlogits: usize, logits: usiz
     const d = dlogits + (<usize>r * V << 2);
     const vm = f32x4.splat(m);
     const vk = f32x4.splat(dloss_scale / sum);
-    for (let i = 0; i < V; i += 4) {
+    // four exps in flight per iteration, as in expSum (fwd+bwd over 8 × 32000, plain build: 0.82 → 0.96 G/s)
+    let i = 0;
+    for (; i + 16 <= V; i += 16) {
+      const o = <usize>i << 2;
+      const a = exp4(f32x4.sub(v128.load(x + o), vm), NONPOS);
+      const b = exp4(f32x4.sub(v128.load(x + o, 16), vm), NONPOS);
+      const c = exp4(f32x4.sub(v128.load(x + o, 32), vm), NONPOS);
+      const e = exp4(f32x4.sub(v128.load(x + o, 48), vm), NONPOS);
+      v128.store(d + o, madd(a, vk, v128.load(d + o)));
+      v128.store(d + o, madd(b, vk, v128.load(d + o, 16)), 16);
+      v128.store(d + o, madd(c, vk, v128.load(d + o, 32)), 32);
+      v128.store(d + o, madd(e, vk, v128.load(d + o, 48)), 48);
+    }
+    for (; i < V; i += 4) {
       const o = <usize>i << 2;
       const k = min(4, V - i);
       storeN(d + o, madd(exp4(f32x4.sub(loadN(x + o, k), vm), NONPOS), vk, loadN(d + o, k)), k);
