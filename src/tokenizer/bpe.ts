@@ -216,7 +216,7 @@ export class BpeModel {
   /** id → raw bytes, for byte-level models. */
   private readonly bytes: (Uint8Array | undefined)[] = [];
 
-  private constructor(vocab: Map<string, number>, merges: Int32Array, pairs: PairTable, options: BpeOptions, bytes_?: (Uint8Array | undefined)[]) {
+  private constructor(vocab: Map<string, number>, merges: Int32Array, pairs: PairTable, options: BpeOptions, rawBytes?: (Uint8Array | undefined)[]) {
     this.options = {
       ignoreMerges: false, unkToken: null, fuseUnk: false, byteFallback: false,
       continuingSubwordPrefix: null, endOfWordSuffix: null, ...options,
@@ -233,7 +233,7 @@ export class BpeModel {
     this.pieces = new PieceTable((whole ? vocab.size : 0) + CACHE_LIMIT);
     if (options.byteLevel) {
       for (const [t, id] of vocab) {
-        const bytes = bytes_?.[id] ?? byteLevelToBytes(t);
+        const bytes = rawBytes?.[id] ?? byteLevelToBytes(t);
         if (bytes === undefined) continue;
         this.bytes[id] = bytes;
         if (bytes.length === 1) this.byteIds[bytes[0]] = id;

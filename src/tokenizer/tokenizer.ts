@@ -13,7 +13,7 @@ import { escapeRegex } from "./patterns.js";
 import { ByteLevelPreTokenizer, SequencePreTokenizer, SplitPreTokenizer, type PreTokenizer } from "./pretokenizers.js";
 import type { PostProcessor } from "./processors.js";
 import { TIKTOKEN_ENCODINGS, parseGpt2Files, parseTiktokenRanks } from "./tiktoken.js";
-import { GPT2_PATTERN } from "./patterns.js";
+import { GPT2_PATTERN, regexFromRust } from "./patterns.js";
 
 export type SpecialSet = "all" | string[] | Set<string>;
 
@@ -94,7 +94,8 @@ export class Tokenizer {
       let total = 0;
       for (let id = 0; id < size; id++) {
         const added = this.addedById.get(id);
-        const b = added ? byteLevelTokenBytes(this.addedText.get(id)!) : bpe.tokenBytes(id) ?? new Uint8Array(0);
+        const token = added ? this.addedText.get(id) : this.model.tokens[id];
+        const b = (added ? undefined : bpe.tokenBytes(id)) ?? (token === undefined ? new Uint8Array(0) : byteLevelTokenBytes(token));
         chunks.push(b);
         total += b.length;
       }
@@ -354,6 +355,7 @@ export class Tokenizer {
 }
 
 const EMPTY = new Set<string>();
+const GPT2_RE = regexFromRust(GPT2_PATTERN);
 
 // Leftmost-longest matching of literal strings (HF uses Aho-Corasick in that mode): longer alternatives first.
 function alternation(words: string[]): RegExp {
@@ -372,6 +374,7 @@ function isWordChar(s: string, i: number): boolean {
 function fastSplit(p: PreTokenizer | null): RegExp | null {
   const steps = p instanceof SequencePreTokenizer ? p.steps : p ? [p] : [];
   const [split, byte] = steps;
+  if (steps.length === 1 && split instanceof ByteLevelPreTokenizer && split.useRegex && !split.addPrefixSpace) return GPT2_RE;
   const plainByte = byte === undefined || (byte instanceof ByteLevelPreTokenizer && !byte.addPrefixSpace && !byte.useRegex);
   if (steps.length > 2 || !plainByte || !(split instanceof SplitPreTokenizer)) return null;
   if (split.behavior !== "Isolated" || split.invert || !("Regex" in split.pattern)) return null;

