@@ -43,3 +43,27 @@ export function readBrown(options: BrownOptions = {}): string[] {
 export function brownText(options: BrownOptions = {}): string {
   return readBrown(options).join("\n");
 }
+
+/**
+ * A Brown sentence as ordinary text: the corpus separates punctuation from words and writes quotes as `` and ''.
+ * Language models trained on the result generate text that reads naturally.
+ */
+export function detokenize(sentence: string): string {
+  return sentence
+    .replace(/``\s*/g, '"')
+    .replace(/\s*''/g, '"')
+    .replace(/\s+([.,;:!?)])/g, "$1")
+    .replace(/([(])\s+/g, "$1")
+    .replace(/\s+(n't|'s|'re|'ve|'ll|'d|'m)\b/g, "$1")
+    .replace(/\s+--\s+/g, " -- ");
+}
+
+/**
+ * The detokenized corpus split into training and held-out sentences: every tenth block of 100 consecutive sentences
+ * is held out, so both parts cover every genre and no sentence is in both.
+ */
+export function brownSplits(options: BrownOptions = {}): { train: string[]; heldOut: string[] } {
+  const train: string[] = [], heldOut: string[] = [];
+  readBrown(options).forEach((s, i) => (Math.floor(i / 100) % 10 === 9 ? heldOut : train).push(detokenize(s)));
+  return { train, heldOut };
+}

@@ -32,8 +32,10 @@ describe("the tinylm CLI", () => {
     expect(code).toBe(0);
     expect(stdout).toContain("== Chapter 1: The seed's neural network ==");
     const report = stdout.slice(stdout.indexOf("== Report =="));
-    expect(report).toMatch(/\| seed\s+\| forward ŷ \(worked example\)\s+\| 0\.6471 \| 0\.647 \(seed\)/);
-    expect(report).toMatch(/\| seed\s+\| error ŷ − target\s+\| 0\.4471 \|/);
+    expect(report).toMatch(/\| seed\s+\| forward ŷ \(worked example\)\s+\| 0\.6471\s+\| 0\.647 \(seed\)/);
+    expect(report).toMatch(/\| seed\s+\| error ŷ − target\s+\| 0\.4471\s+\|/);
+    expect(report).toMatch(/\| tokenizer\s+\| tokens per word \(held-out\)\s+\| \d\.\d\d/);
+    expect(report).toMatch(/\| pretrain\s+\| held-out perplexity\s+\| \d+\.\d\s+\| bigram: \d+\.\d/);
     const steps = /SGD steps until \|ŷ − 0\.2\| < 0\.01\s+\| (\d+)/.exec(report);
     expect(steps, "the seed network reaches the target").not.toBeNull();
     const accuracy = /accuracy on fresh points\s+\| ([\d.]+)%/.exec(report);

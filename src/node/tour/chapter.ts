@@ -1,4 +1,6 @@
 import type { Kernels } from "../../kernels/module.js";
+import type { Llama } from "../../nn/llama.js";
+import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import type { ProgressBar } from "../progress.js";
 
 /** One line of the tour's final report: a number that matters, and what to compare it with. */
@@ -18,6 +20,20 @@ export interface TourContext {
   log(line?: string): void;
   /** A progress bar for a long step, on the same output. */
   progress(label: string, total: number): ProgressBar;
+  /** What earlier chapters made for later ones (each chapter makes what it needs if it is run alone). */
+  artifacts: TourArtifacts;
+}
+
+/** The products of the life cycle, passed from chapter to chapter. */
+export interface TourArtifacts {
+  /** Where files are written (checkpoints, charts). */
+  outDir: string;
+  /** The Brown corpus, detokenized, one sentence per line, split into training and held-out sentences. */
+  corpus?: { train: string[]; heldOut: string[] };
+  /** The byte-level BPE trained on corpus.train. */
+  tokenizer?: Tokenizer;
+  /** The pretrained base model. */
+  model?: Llama;
 }
 
 /**

@@ -2,13 +2,15 @@ import { check } from "../../errors.js";
 import type { Kernels } from "../../kernels/module.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar, type ProgressStream } from "../progress.js";
-import type { Chapter, ReportRow } from "./chapter.js";
+import type { Chapter, ReportRow, TourArtifacts } from "./chapter.js";
+import { pretrainingChapter } from "./pretraining.js";
 import { seedNetwork } from "./seed-network.js";
+import { tokenizerChapter } from "./tokenizer.js";
 
-export type { Chapter, ReportRow, TourContext } from "./chapter.js";
+export type { Chapter, ReportRow, TourArtifacts, TourContext } from "./chapter.js";
 
 /** The tour's chapters in life-cycle order; each later stage adds its own file and one entry here. */
-export const chapters: readonly Chapter[] = [seedNetwork];
+export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter];
 
 export interface TourOptions {
   /** Smaller runs (≤ 2 minutes for the whole tour). Default false. */
@@ -19,6 +21,8 @@ export interface TourOptions {
   stream?: ProgressStream;
   /** Default: loaded from build/ with the best flavor the runtime supports. */
   kernels?: Kernels;
+  /** Where chapters write files. Default "runs/tour". */
+  outDir?: string;
 }
 
 export interface ChapterResult {
@@ -40,6 +44,7 @@ export async function runTour(options: TourOptions = {}): Promise<ChapterResult[
   say(`tinylm tour${quick ? " (quick)" : ""}: ${selected.length} chapter${selected.length === 1 ? "" : "s"}, ` +
     `${kernels.flavor === "relaxed" ? "relaxed SIMD (fused multiply-add)" : "WebAssembly SIMD"} kernels, Node ${process.versions.node}`);
   const results: ChapterResult[] = [];
+  const artifacts: TourArtifacts = { outDir: options.outDir ?? "runs/tour" };
   for (const chapter of selected) {
     say();
     say(`== Chapter ${chapters.indexOf(chapter) + 1}: ${chapter.title} ==`);
@@ -50,6 +55,7 @@ export async function runTour(options: TourOptions = {}): Promise<ChapterResult[
       quick,
       log: (line = "") => say(line === "" ? "" : `  ${line}`),
       progress: (label, total) => new ProgressBar(label, total, { stream }),
+      artifacts,
     });
     results.push({ chapter, rows, seconds: (performance.now() - start) / 1000 });
   }
