@@ -1,21 +1,27 @@
 // Builds assembly/ into build/simd.wasm and build/relaxed.wasm (one source, two feature sets).
-// Skips a target whose output is newer than every source file, so `npm test` stays fast when nothing changed.
-import { readdirSync, statSync, existsSync, mkdirSync } from "node:fs";
+// Skips a target whose recorded source hash matches the sources, so `npm test` stays fast when nothing changed.
+// A hash (taken before compiling) rather than mtimes: an edit made while a build runs must not be mistaken for built.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import asc from "assemblyscript/asc";
 
-const sources = ["asconfig.json", ...readdirSync("assembly").map((f) => join("assembly", f))];
-const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+const sources = ["asconfig.json", ...readdirSync("assembly").sort().map((f) => join("assembly", f))];
+const hash = createHash("sha256");
+for (const f of sources) hash.update(f).update(readFileSync(f));
+const digest = hash.digest("hex");
 mkdirSync("build", { recursive: true });
 
 for (const target of ["simd", "relaxed"]) {
   const out = join("build", `${target}.wasm`);
-  if (existsSync(out) && statSync(out).mtimeMs >= newest) continue;
+  const stamp = join("build", `${target}.sha256`);
+  if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, "utf8") === digest) continue;
   const { error, stderr } = await asc.main(["assembly/index.ts", "--config", "asconfig.json", "--target", target]);
   if (error) {
     console.error(stderr.toString());
     console.error(`asc failed for target ${target}: ${error.message}`);
     process.exit(1);
   }
-  console.log(`built ${out} (${statSync(out).size} bytes)`);
+  writeFileSync(stamp, digest);
+  console.log(`built ${out}`);
 }
