@@ -48,7 +48,7 @@ export async function runGemmBench(options: BenchOptions): Promise<string> {
         simd: run(simd, ours[0]),
         relaxed: run(relaxed, ours[1]),
         tfjs: () => tf.tidy(() => void tf.matMul(a, b)),
-      }, { time: options.quick ? 80 : 400, rounds: options.quick ? 2 : 3, iterations: 3 });
+      }, { time: options.quick ? 80 : 300, rounds: options.quick ? 2 : 3, iterations: 3 });
       const js = await plainJs(A, B, M, N, K, transB, options.quick);
       const gflops = (t: number): number => flops / (t * 1e6);
       rows.push([
