@@ -9,6 +9,7 @@ import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
 import { runTokenizerBench } from "./tokenizer.js";
 import { runTokenizerTrainBench } from "./tokenizer-train.js";
+import { runTransformerBench } from "./transformer.js";
 
 interface BenchEntry {
   title: string;
@@ -21,6 +22,7 @@ const benches: BenchEntry[] = [
   { title: "Softmax and sigmoid", run: runActivationsBench },
   { title: "Tokenizer", run: runTokenizerBench },
   { title: "Tokenizer training", run: runTokenizerTrainBench },
+  { title: "Transformer", run: runTransformerBench },
 ];
 
 async function main(argv: string[]): Promise<void> {
