@@ -7,6 +7,9 @@ import { normalizerFromJSON, type Normalizer } from "./normalizers.js";
 import { postProcessorFromJSON, type PostProcessor } from "./processors.js";
 import { ByteLevelPreTokenizer, SequencePreTokenizer, preTokenizerFromJSON, type PreTokenizer } from "./pretokenizers.js";
 
+/** Ids are indexes of dense tables: a file claiming more tokens than this is corrupt, not large. */
+export const MAX_ID = 1 << 24;
+
 export interface AddedToken {
   id: number;
   content: string;
@@ -38,7 +41,7 @@ function vocabMap(v: unknown, what: string): Map<string, number> {
   const vocab = new Map<string, number>();
   const owner = new Map<number, string>();
   for (const [t, id] of Object.entries(v as Record<string, unknown>)) {
-    check(Number.isInteger(id) && (id as number) >= 0, "BAD_FILE", `${what} vocab gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}, not a non-negative integer`);
+    check(Number.isInteger(id) && (id as number) >= 0 && (id as number) < MAX_ID, "BAD_FILE", `${what} vocab gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}, not an integer in [0, ${MAX_ID})`);
     const other = owner.get(id as number);
     check(other === undefined, "BAD_FILE", () => `${what} vocab gives id ${id} to both ${JSON.stringify(other)} and ${JSON.stringify(t)}`);
     owner.set(id as number, t);
@@ -96,7 +99,7 @@ export function partsFromJSON(input: unknown): TokenizerParts {
   const addedTokens: AddedToken[] = [];
   check(j.added_tokens == null || Array.isArray(j.added_tokens), "BAD_FILE", "added_tokens must be an array");
   for (const [i, t] of (j.added_tokens ?? []).entries()) {
-    check(t && Number.isInteger(t.id) && t.id >= 0 && typeof t.content === "string" && t.content.length > 0, "BAD_FILE", `added_tokens[${i}] needs an integer id and non-empty content`);
+    check(t && Number.isInteger(t.id) && t.id >= 0 && t.id < MAX_ID && typeof t.content === "string" && t.content.length > 0, "BAD_FILE", `added_tokens[${i}] needs an integer id in [0, ${MAX_ID}) and non-empty content`);
     const inVocab = model.vocab.get(t.content);
     check(inVocab === undefined || inVocab === t.id, "BAD_FILE", `added token ${JSON.stringify(t.content)} has id ${t.id} but the vocabulary gives it ${inVocab}`);
     const holder = model.tokens[t.id];

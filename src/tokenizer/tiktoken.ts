@@ -2,6 +2,7 @@
 import { TinyLMError, check } from "../errors.js";
 import { ByteTable, base64Decode } from "./bytes.js";
 import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN } from "./patterns.js";
+import { MAX_ID } from "./json.js";
 
 export interface TiktokenEncodingSpec {
   pattern: string;
@@ -53,10 +54,11 @@ export function parseTiktokenRanks(text: string): (Uint8Array | undefined)[] {
     let rank = 0;
     for (let i = space + 1; i < row.length; i++) {
       const d = row.charCodeAt(i) - 48;
-      if (d < 0 || d > 9 || rank > 0x3fffffff) throw bad("has a rank that is not a non-negative integer");
+      if (d < 0 || d > 9 || rank >= MAX_ID) throw bad(`has a rank that is not an integer in [0, ${MAX_ID})`);
       rank = rank * 10 + d;
     }
     if (space + 1 === row.length) throw bad("has no rank");
+    if (rank >= MAX_ID) throw bad(`has a rank that is not an integer in [0, ${MAX_ID})`);
     if (ranks[rank] !== undefined) throw bad(`repeats rank ${rank}`);
     const before = seen.add(bytes, rank);
     if (before >= 0) throw bad(`repeats the bytes of rank ${before}`);
@@ -87,7 +89,7 @@ export function parseGpt2Files(encoderJson: string | Record<string, number>, voc
   const vocab = new Map<string, number>();
   const owner = new Map<number, string>();
   for (const [token, id] of Object.entries(enc as Record<string, unknown>)) {
-    check(Number.isInteger(id) && (id as number) >= 0, "BAD_FILE", `encoder.json gives token ${JSON.stringify(token)} the id ${JSON.stringify(id)}, not a non-negative integer`);
+    check(Number.isInteger(id) && (id as number) >= 0 && (id as number) < MAX_ID, "BAD_FILE", `encoder.json gives token ${JSON.stringify(token)} the id ${JSON.stringify(id)}, not an integer in [0, ${MAX_ID})`);
     const other = owner.get(id as number);
     check(other === undefined, "BAD_FILE", () => `encoder.json gives id ${id} to both ${JSON.stringify(other)} and ${JSON.stringify(token)}`);
     owner.set(id as number, token);

@@ -160,6 +160,7 @@ describe("malformed tokenizer.json", () => {
   const cases: [string, unknown, string, RegExp][] = [
     ["truncated JSON", JSON.stringify(llama).slice(0, 5000), "BAD_FILE", /not valid JSON/],
     ["duplicate ids", bad((j) => (j.model.vocab.b = 0)), "BAD_FILE", /id 0/],
+    ["an absurd id", bad((j) => (j.model.vocab.ab = 2 ** 31)), "BAD_FILE", /2147483648/],
     ["merge naming an unknown token", bad((j) => j.model.merges.push("a c")), "BAD_FILE", /"c"/],
     ["malformed merge", bad((j) => j.model.merges.push("abc")), "BAD_FILE", /merge 1/],
     ["no model", {}, "BAD_FILE", /no model/],
