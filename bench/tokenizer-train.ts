@@ -67,6 +67,9 @@ export async function runTokenizerTrainBench(options: { quick?: boolean } = {}):
       rows.push([name, vocab.toLocaleString("en-US"), s.toFixed(2), cell]);
     };
 
+    // JIT warm-up on a slice, untimed: the peers are native code.
+    await new BpeTrainer({ vocabSize: 2000 }).train(text.slice(0, 300_000));
+    await new UnigramTrainer({ vocabSize: 2000 }).train(text.slice(0, 300_000));
     const bpe8k = await seconds(runs, () => new BpeTrainer({ vocabSize: 8000 }).train(text));
     row("tinylm BpeTrainer (byte-level)", 8000, bpe8k);
     if (spm) row("spm_train --model_type=bpe", 8000, await seconds(runs, spmRun("bpe")), bpe8k, TOKENIZER_TRAIN_TARGETS.bpeVsSpm);
