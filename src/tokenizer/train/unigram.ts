@@ -24,12 +24,13 @@
  *
  * Performance notes (whole Brown, 8,000 pieces: ~2 s, spm_train ~5 s):
  * - the substring trie is one hash table over typed arrays, (parent, char) → node, with a mixing hash:
- *   a plain multiplicative hash keeps the low bits the mask uses poorly mixed and made probes 3× longer;
+ *   with a plain multiplicative hash the low bits the mask keeps were poorly mixed, and probing was a
+ *   third of the whole profile;
  * - counting records the node of every (word, start, length), so each word's lattice is read off
  *   that array once, with no lookups, and compacted to the surviving pieces after each pruning;
  * - a piece's own lattice (for its second-best spelling) walks suffix links from its prefixes;
- * - forward-backward runs in probability space (ordinary words stay far above f64 underflow, and
- *   exp/log per edge would cost ~3×), falling back to log space for a word whose total underflows.
+ * - forward-backward runs in probability space, which saves an exp and a log per edge (ordinary words
+ *   stay far above f64 underflow), falling back to log space for a word whose total underflows.
  */
 import { check } from "../../errors.js";
 import {
