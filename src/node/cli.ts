@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // The `tinylm` command. `npm start` runs `tinylm tour`.
 import { TinyLMError } from "../errors.js";
+import { PRETRAIN_HELP, pretrainCommand } from "./commands/pretrain.js";
 import { chapters, runTour } from "./tour/index.js";
 
 const HELP = `tinylm — the life cycle of a small language model, in TypeScript and WebAssembly SIMD
 
 Usage:
   tinylm tour [--quick] [--chapter <id>]...   walk through the life cycle, chapter by chapter, and print a report
+  ${PRETRAIN_HELP}
   tinylm help                                 show this text
 
 Options:
@@ -19,6 +21,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   const [command = "help", ...rest] = argv;
   if (command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === "pretrain") {
+    await pretrainCommand(rest);
     return 0;
   }
   if (command !== "tour") return usage(`unknown command "${command}"`);

@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
@@ -57,5 +59,27 @@ describe("the tinylm CLI", () => {
     const badChapter = await tinylm("tour", "--chapter", "nope");
     expect(badChapter.code).toBe(1);
     expect(badChapter.stderr).toContain('no tour chapter "nope"');
+  });
+
+  it("`pretrain` trains on the user's text, writes the model files, and resumes from its train state", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tinylm-cli-"));
+    const text = join(dir, "story.txt");
+    writeFileSync(text, "Once upon a time a little cat sat on the mat and watched the birds.\n\nThe dog ran to the park on a sunny day.\n\n".repeat(200));
+    const common = ["pretrain", "--text", text, "--vocab", "300", "--preset", "nano", "--seq", "32", "--eval-every", "20", "--out", join(dir, "out")];
+    const first = await tinylm(...common, "--steps", "40");
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    const perplexities = [...first.stdout.matchAll(/perplexity (\d+\.\d)/g)].map((m) => Number(m[1]));
+    expect(perplexities).toHaveLength(2);
+    expect(perplexities[1]).toBeLessThan(perplexities[0]);
+    for (const f of ["model/config.json", "model/model.safetensors", "model/tokenizer.json", "model.gguf", "train-state.safetensors", "loss.svg"]) {
+      expect(existsSync(join(dir, "out", f)), f).toBe(true);
+    }
+    const resumed = await tinylm(...common, "--steps", "60", "--resume", join(dir, "out", "train-state.safetensors"));
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toContain("step 60: held-out loss");
+    const bad = await tinylm("pretrain", "--steps", "0");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--steps needs a positive integer");
   });
 });
