@@ -33,6 +33,7 @@ export const EDGE_CASES: string[] = [
   "Привет, мир!",
   "हिन्दी भाषा",
   "ภาษาไทย",
+  "recent Unicode: \u{2EBF0} \u{10D50}\u{10D51} \u{16D43} \u{11380} \u{1FAE9} \u{1CCF0}",
   "مرحبا بالعالم",
   "\u0000\u0001\u0002\u007f control",
   "x\u0085y\u00a0z\u2028w\u3000v",

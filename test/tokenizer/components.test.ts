@@ -8,8 +8,11 @@ import { readBrown } from "../../src/node/brown.js";
 import { EDGE_CASES } from "./cases.js";
 
 const BROWN = readBrown({ maxSentences: 400 });
+// Characters whose compatibility decomposition is new in Unicode 16 (outlined digits): Node 20's ICU follows Unicode
+// 17, HF's normalization crate an older version, so NFKC/NFKD differ on them (the known-differences test).
+const NEWER_UNICODE = /[\u{1CCF0}-\u{1CCF9}]/u;
 const INPUTS = [
-  ...EDGE_CASES.filter((s) => s.length < 3000),
+  ...EDGE_CASES.filter((s) => s.length < 3000 && !NEWER_UNICODE.test(s)),
   ...BROWN,
   "Hello <mask> world<sep>and [X] x[X]x  <mask>  end",
   "Ｆｕｌｌｗｉｄｔｈ ﬁ ligature ① ² Ⅷ",
@@ -144,5 +147,24 @@ describe.each(CONFIGS)("$name vs Hugging Face tokenizers", (config) => {
       if (d.length !== a.length || d.some((v, i) => v !== a[i])) diffs.push(`reloaded by HF ${JSON.stringify(s.slice(0, 60))}`);
     }
     expect(diffs, `${diffs.length} of ${INPUTS.length} differ\n${diffs.slice(0, 6).join("\n")}`).toEqual([]);
+  });
+});
+
+describe("known differences from Hugging Face tokenizers", () => {
+  it("Unicode 16 compatibility decompositions: tinylm (V8's ICU) maps U+1CCF0 OUTLINED DIGIT ZERO → 0 under NFKC, HF does not", async () => {
+    const json = JSON.stringify({
+      version: "1.0", added_tokens: [],
+      normalizer: { type: "Sequence", normalizers: [{ type: "NFKC" }, { type: "Lowercase" }] },
+      pre_tokenizer: { type: "WhitespaceSplit" }, post_processor: null, decoder: null,
+      model: { type: "Unigram", unk_id: 0, vocab: VOCAB },
+    });
+    const ours = Tokenizer.fromJSON(json);
+    const ref = HF.fromString(json);
+    expect(ours.normalizer!.normalize("\u{1CCF0}")).toBe("0");
+    expect(ref.getNormalizer()!.normalizeString("\u{1CCF0}")).toBe("\u{1CCF0}");
+    expect(ours.encode("\u{1CCF0}")).toEqual(ours.encode("0"));
+    expect((await ref.encode("\u{1CCF0}")).getIds()).toEqual([0]); // unknown to HF
+    // Newer case data is not a difference: both lowercase Garay (Unicode 16) the same way.
+    expect(ours.normalizer!.normalize("\u{10D50}")).toBe(ref.getNormalizer()!.normalizeString("\u{10D50}"));
   });
 });
