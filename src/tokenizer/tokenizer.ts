@@ -246,6 +246,9 @@ export class Tokenizer {
 
   // Splits out added tokens (non-special ones always, special ones when allowed) and encodes the text between.
   private encodeAdded(text: string, allowed: Set<string>): number[] {
+    // Lone surrogates become U+FFFD first, as they do on their way into tiktoken's and HF's Rust strings; a
+    // character-level model would otherwise see a different character than the byte-level path does.
+    if (!(text as WellFormed).isWellFormed()) text = (text as WellFormed).toWellFormed();
     const out: number[] = [];
     const re = this.addedRegex(allowed);
     if (re === null) {
@@ -367,6 +370,8 @@ export class Tokenizer {
 }
 
 const EMPTY = new Set<string>();
+// ES2024 string methods (Node 20, every current browser), missing from the ES2022 lib this project compiles against.
+type WellFormed = string & { isWellFormed(): boolean; toWellFormed(): string };
 const GPT2_RE = regexFromRust(GPT2_PATTERN);
 
 // Leftmost-longest matching of literal strings (HF uses Aho-Corasick in that mode): longer alternatives first.

@@ -7,11 +7,11 @@ import { Tokenizer as HF, WordPiece, bertNormalizer, bertPreTokenizer, bertProce
 import { Tokenizer, bertTokenizerJSON } from "../../src/tokenizer/index.js";
 import { TinyLMError } from "../../src/errors.js";
 import { readBrown } from "../../src/node/brown.js";
-import { EDGE_CASES } from "./cases.js";
+import { EDGE_CASES, LOSSY_CASES } from "./cases.js";
 
 const BROWN = readBrown({ maxSentences: 1500 });
 const SPECIAL_MIX = "<|begin_of_text|>hi<|eot_id|> <bos>x<eos> <start_of_turn>user\n<think>x</think><|im_start|>a<|im_end|> [CLS] a [SEP] [MASK]";
-const INPUTS = [...EDGE_CASES, ...BROWN, SPECIAL_MIX];
+const INPUTS = [...EDGE_CASES, ...LOSSY_CASES, ...BROWN, SPECIAL_MIX];
 
 async function compare(ours: Tokenizer, ref: HF, inputs: string[], what: string): Promise<void> {
   const diffs: string[] = [];
