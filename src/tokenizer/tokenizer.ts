@@ -349,7 +349,7 @@ export class Tokenizer {
     let total = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!(known[id] === 1 && Number.isInteger(id))) this.checkIds(ids); // throws, naming the id and position
+      if (known[id] !== 1 || id !== (id | 0)) this.checkIds(ids); // throws, naming the id and position
       total += offsets[id + 1] - offsets[id];
     }
     const out = new Uint8Array(total);
