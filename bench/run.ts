@@ -5,6 +5,7 @@ import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { runActivationsBench } from "./activations.js";
+import { runBrowserBench } from "./browser.js";
 import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
 import { runTokenizerBench } from "./tokenizer.js";
@@ -23,6 +24,7 @@ const benches: BenchEntry[] = [
   { title: "Tokenizer", run: runTokenizerBench },
   { title: "Tokenizer training", run: runTokenizerTrainBench },
   { title: "Transformer", run: runTransformerBench },
+  { title: "Transformer in the browser (beside llama.cpp wasm)", run: runBrowserBench },
 ];
 
 async function main(argv: string[]): Promise<void> {
