@@ -19,7 +19,7 @@ import { type BenchOptions, kernelsFor, markdownTable, packageFile, ratioCell } 
 
 export const CHROMIUM = "/usr/bin/chromium";
 // Debian's Chromium as root on a machine with a closed network: no sandbox, no GPU, no background connections.
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+export const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync"];
 const PP_TARGET = 1.0, TG_TARGET = 1.5;
 
@@ -40,7 +40,7 @@ function repoRoot(): string {
  * Serves URL prefixes from directories on 127.0.0.1 (an ephemeral port), cross-origin isolated: COOP + COEP make
  * SharedArrayBuffer available, which wllama's build expects even with one thread.
  */
-async function serve(routes: Record<string, string>): Promise<{ server: Server; origin: string }> {
+export async function serveIsolated(routes: Record<string, string>): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     const prefix = Object.keys(routes).find((p) => path.startsWith(p));
@@ -64,8 +64,8 @@ async function serve(routes: Record<string, string>): Promise<{ server: Server; 
   return { server, origin: `http://127.0.0.1:${address.port}` };
 }
 
-/** Why the bench cannot run here, or undefined when it can. */
-async function missing(): Promise<string | undefined> {
+/** Why the browser bench (or test) cannot run here, or undefined when it can. */
+export async function browserMissing(): Promise<string | undefined> {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (Debian: apt-get install -y chromium)`;
   try {
     packageFile("@wllama/wllama/esm/index.js");
@@ -92,14 +92,14 @@ function median(xs: number[]): number {
 }
 
 export async function runBrowserBench(opts: BenchOptions): Promise<string> {
-  const why = await missing();
+  const why = await browserMissing();
   if (why !== undefined) return `skipped: ${why}.`;
   const { chromium } = await import("playwright-core");
   const root = repoRoot();
   const presets: PresetName[] = opts.quick ? ["stories15m"] : ["micro", "small", "stories15m"];
   const ppTokens = 256, tgTokens = opts.quick ? 32 : 128, rounds = opts.quick ? 2 : 5;
   const dir = mkdtempSync(join(tmpdir(), "tinylm-browser-bench-"));
-  const { server, origin } = await serve({
+  const { server, origin } = await serveIsolated({
     "/dist/": join(root, "dist"), "/build/": join(root, "build"), "/bench/browser/": join(root, "bench", "browser"),
     "/wllama/esm/": dirname(packageFile("@wllama/wllama/esm/index.js")), "/models/": dir,
   });
