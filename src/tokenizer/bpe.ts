@@ -28,8 +28,9 @@ export interface BpeOptions {
 /** A pair → (priority, merged id) table: 4 ints per slot (left, right, priority, merged), left = -1 when empty,
  *  probed linearly from hash(left, right). assembly/bpe.ts reads the same layout with the same hash. */
 class PairTable {
-  readonly mask: number;
-  readonly data: Int32Array;
+  mask: number;
+  data: Int32Array;
+  private count = 0;
 
   constructor(count: number) {
     let cap = 16;
@@ -41,17 +42,22 @@ class PairTable {
 
   /** Adds (a, b) unless present; returns false if it was already there (first listing wins, as in HF). */
   add(a: number, b: number, priority: number, merged: number): boolean {
+    if (this.find(a, b) >= 0) return false;
+    this.insert(a, b, priority, merged);
+    return true;
+  }
+
+  /** Inserts (a, b), known to be absent, growing the table past half full; returns its slot. */
+  insert(a: number, b: number, priority: number, merged: number): number {
+    if (2 * ++this.count > this.mask + 1) this.grow();
     const d = this.data;
     let h = hash(a, b) & this.mask;
-    while (d[h * 4] !== -1) {
-      if (d[h * 4] === a && d[h * 4 + 1] === b) return false;
-      h = (h + 1) & this.mask;
-    }
+    while (d[h * 4] !== -1) h = (h + 1) & this.mask;
     d[h * 4] = a;
     d[h * 4 + 1] = b;
     d[h * 4 + 2] = priority;
     d[h * 4 + 3] = merged;
-    return true;
+    return h * 4;
   }
 
   /** Index of (a, b)'s slot in data, or -1. */
@@ -71,6 +77,20 @@ class PairTable {
   mergedId(slot: number): number {
     return this.data[slot + 3];
   }
+
+  private grow(): void {
+    const old = this.data;
+    const cap = (this.mask + 1) * 2;
+    this.mask = cap - 1;
+    this.data = new Int32Array(cap * 4);
+    for (let s = 0; s < this.data.length; s += 4) this.data[s] = -1;
+    for (let s = 0; s < old.length; s += 4) {
+      if (old[s] === -1) continue;
+      let h = hash(old[s], old[s + 1]) & this.mask;
+      while (this.data[h * 4] !== -1) h = (h + 1) & this.mask;
+      this.data.set(old.subarray(s, s + 4), h * 4);
+    }
+  }
 }
 
 function hash(a: number, b: number): number {
@@ -81,6 +101,7 @@ function hash(a: number, b: number): number {
 let symBuf = new Int32Array(1024);
 let byteBuf = new Uint8Array(3072);
 let prioBuf = new Int32Array(1024);
+let startBuf = new Int32Array(1024);
 let nextBuf = new Int32Array(1024);
 let prevBuf = new Int32Array(1024);
 let heapPrio = new Int32Array(1024);
@@ -89,6 +110,7 @@ function reserve(n: number): void {
   if (symBuf.length >= n) return;
   const cap = Math.max(n, symBuf.length * 2);
   symBuf = new Int32Array(cap);
+  startBuf = new Int32Array(cap);
   prioBuf = new Int32Array(cap);
   nextBuf = new Int32Array(cap);
   prevBuf = new Int32Array(cap);
@@ -198,13 +220,14 @@ const CACHE_LIMIT = 1 << 16;
 export class BpeModel {
   readonly type = "BPE";
   readonly options: Required<BpeOptions>;
-  /** Token string (byte-level alphabet for byte-level models) → id. */
-  readonly vocab: Map<string, number>;
-  /** id → token string. */
-  readonly tokens: (string | undefined)[];
+  /** One past the largest id. */
+  readonly idLimit: number;
   /** Merges in priority order, as id pairs, for toJSON. */
-  private readonly mergeList: Int32Array;
-  private readonly pairs: PairTable;
+  private mergeList: Int32Array;
+  private pairs: PairTable;
+  /** tiktoken models: token bytes → rank. Pairs are then ranked on first sight (see pairSlot) rather than all
+   *  derived at load, which would cost ~0.3 s for cl100k; deriveAll() fills the table for toJSON and the kernel. */
+  private lazy: { table: ByteTable; ranks: (Uint8Array | undefined)[] } | null = null;
   /** byte → id of its single-byte token (byte-level) or of `<0xAB>` (byte fallback); -1 if absent. */
   private readonly byteIds = new Int32Array(256).fill(-1);
   /** Whole tokens (with ignoreMerges) and merged pieces, by raw text. */
@@ -212,42 +235,77 @@ export class BpeModel {
   private readonly sticky = new Map<RegExp, RegExp>();
   private kernel: BpeMergeKernel | null = null;
   private readonly unkId: number;
-
   /** id → raw bytes, for byte-level models. */
   private readonly bytes: (Uint8Array | undefined)[] = [];
+  // Token strings are built on first use: a tiktoken model never needs them to encode or decode.
+  private vocab_: Map<string, number> | null;
+  private tokens_: (string | undefined)[] | null = null;
 
-  private constructor(vocab: Map<string, number>, merges: Int32Array, pairs: PairTable, options: BpeOptions, rawBytes?: (Uint8Array | undefined)[]) {
+  // Either a vocabulary (token string → id) or, for tiktoken, the raw bytes of every id.
+  private constructor(source: { vocab: Map<string, number> } | { ranks: (Uint8Array | undefined)[] }, merges: Int32Array, pairs: PairTable, options: BpeOptions) {
     this.options = {
       ignoreMerges: false, unkToken: null, fuseUnk: false, byteFallback: false,
       continuingSubwordPrefix: null, endOfWordSuffix: null, ...options,
     };
-    this.vocab = vocab;
     this.mergeList = merges;
     this.pairs = pairs;
-    this.tokens = [];
-    for (const [t, id] of vocab) this.tokens[id] = t;
-    const unk = this.options.unkToken;
-    this.unkId = unk == null ? -1 : vocab.get(unk) ?? -1;
-    check(unk == null || this.unkId >= 0, "BAD_FILE", `the BPE unk_token ${JSON.stringify(unk)} is not in the vocabulary`);
+    this.vocab_ = "vocab" in source ? source.vocab : null;
     const whole = this.options.ignoreMerges;
-    this.pieces = new PieceTable((whole ? vocab.size : 0) + CACHE_LIMIT);
+    let count = 0;
+    let limit = 0;
+    if ("ranks" in source) {
+      for (let id = 0; id < source.ranks.length; id++) if (source.ranks[id] !== undefined) count++;
+      limit = source.ranks.length;
+    } else {
+      count = source.vocab.size;
+      for (const id of source.vocab.values()) limit = Math.max(limit, id + 1);
+    }
+    this.idLimit = limit;
+    this.pieces = new PieceTable((whole ? count : 0) + CACHE_LIMIT);
+    const unk = this.options.unkToken;
+    this.unkId = unk == null ? -1 : this.vocab.get(unk) ?? -1;
+    check(unk == null || this.unkId >= 0, "BAD_FILE", `the BPE unk_token ${JSON.stringify(unk)} is not in the vocabulary`);
     if (options.byteLevel) {
-      for (const [t, id] of vocab) {
-        const bytes = rawBytes?.[id] ?? byteLevelToBytes(t);
-        if (bytes === undefined) continue;
+      const add = (id: number, bytes: Uint8Array | undefined) => {
+        if (bytes === undefined) return;
         this.bytes[id] = bytes;
         if (bytes.length === 1) this.byteIds[bytes[0]] = id;
         if (whole) {
           const raw = utf8Strict(bytes);
           if (raw !== undefined) this.pieces.addToken(raw, id);
         }
-      }
+      };
+      if ("ranks" in source) source.ranks.forEach((b, id) => add(id, b));
+      else for (const [t, id] of source.vocab) add(id, byteLevelToBytes(t));
     } else {
-      if (whole) for (const [t, id] of vocab) this.pieces.addToken(t, id);
+      if (whole) for (const [t, id] of this.vocab) this.pieces.addToken(t, id);
       if (this.options.byteFallback) {
-        for (let b = 0; b < 256; b++) this.byteIds[b] = vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`) ?? -1;
+        for (let b = 0; b < 256; b++) this.byteIds[b] = this.vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`) ?? -1;
       }
     }
+  }
+
+  /** Token string (GPT-2's byte alphabet for byte-level models) → id. */
+  get vocab(): Map<string, number> {
+    if (this.vocab_ === null) {
+      this.vocab_ = new Map();
+      this.bytes.forEach((b, id) => this.vocab_!.set(bytesToByteLevel(b!), id));
+    }
+    return this.vocab_;
+  }
+
+  /** id → token string. */
+  get tokens(): (string | undefined)[] {
+    if (this.tokens_ === null) {
+      const tokens: (string | undefined)[] = [];
+      for (const [t, id] of this.vocab) tokens[id] = t;
+      this.tokens_ = tokens;
+    }
+    return this.tokens_;
+  }
+
+  hasId(id: number): boolean {
+    return this.vocab_ === null ? this.bytes[id] !== undefined : this.tokens[id] !== undefined;
   }
 
   /**
@@ -275,7 +333,7 @@ export class BpeModel {
         list[n++] = ib;
       }
     }
-    return new BpeModel(vocab, list.subarray(0, n), pairs, options);
+    return new BpeModel({ vocab }, list.subarray(0, n), pairs, options);
   }
 
   /**
@@ -284,16 +342,19 @@ export class BpeModel {
    */
   static fromRanks(ranks: (Uint8Array | undefined)[]): BpeModel {
     const table = new ByteTable(ranks.length);
-    const vocab = new Map<string, number>();
-    let pairCount = 0;
     for (let id = 0; id < ranks.length; id++) {
       const b = ranks[id];
-      if (b === undefined) continue;
-      check(table.add(b, id) < 0, "BAD_FILE", `ranks ${table.find(b, 0, b.length)} and ${id} have the same bytes`);
-      vocab.set(bytesToByteLevel(b), id);
-      pairCount += b.length - 1;
+      if (b !== undefined) check(table.add(b, id) < 0, "BAD_FILE", `ranks ${table.find(b, 0, b.length)} and ${id} have the same bytes`);
     }
-    const pairs = new PairTable(pairCount);
+    const model = new BpeModel({ ranks }, new Int32Array(0), new PairTable(1 << 12), { byteLevel: true, ignoreMerges: true });
+    model.lazy = { table, ranks };
+    return model;
+  }
+
+  // Every split of every token into two tokens, as a pair ranked by the token: the whole merge table at once.
+  private deriveAll(): void {
+    if (this.lazy === null) return;
+    const { table, ranks } = this.lazy;
     const order: number[] = [];
     let suffix = new Int32Array(64);
     for (let id = 0; id < ranks.length; id++) {
@@ -314,15 +375,26 @@ export class BpeModel {
         const l = table.find(b, 0, k, ByteTable.mix(prefix, k));
         if (l < 0) continue;
         const r = table.find(b, k, n, ByteTable.mix(suffix[k], n - k));
-        if (r >= 0 && pairs.add(l, r, id, id)) order.push(l, r);
+        if (r >= 0) order.push(l, r, id);
       }
     }
-    return new BpeModel(vocab, Int32Array.from(order), pairs, { byteLevel: true, ignoreMerges: true }, ranks);
+    const pairs = new PairTable(order.length / 3);
+    const list: number[] = [];
+    for (let i = 0; i < order.length; i += 3) if (pairs.add(order[i], order[i + 1], order[i + 2], order[i + 2])) list.push(order[i], order[i + 1]);
+    this.pairs = pairs;
+    this.mergeList = Int32Array.from(list);
+    this.lazy = null;
   }
 
-  get vocabSize(): number {
-    return this.vocab.size;
+  // The slot of pair (a, b), whose bytes are byteBuf[from..to). A tiktoken model ranks an unseen pair by looking its
+  // bytes up (tiktoken's own rule) and remembers the answer, a miss included, in the pair table.
+  private pairSlot(a: number, b: number, from: number, to: number): number {
+    const slot = this.pairs.find(a, b);
+    if (slot >= 0 || this.lazy === null) return slot;
+    const id = this.lazy.table.find(byteBuf, from, to);
+    return this.pairs.insert(a, b, id < 0 ? NONE : id, id);
   }
+
 
   /**
    * Appends the ids of one pre-tokenized piece (raw text; for byte-level models the text before GPT-2's byte
@@ -399,6 +471,7 @@ export class BpeModel {
    */
   useKernels(kernels: Kernels | null): void {
     this.kernel?.free();
+    if (kernels !== null) this.deriveAll(); // the kernel reads a complete table
     this.kernel = kernels === null ? null : new BpeMergeKernel(kernels, this.pairs.data, this.pairs.mask);
   }
 
@@ -536,7 +609,11 @@ export class BpeModel {
   private merge(n: number): number[] {
     if (n >= SMALL) return this.mergeHeap(n);
     const pairs = this.pairs;
-    for (let i = 0; i + 1 < n; i++) prioBuf[i] = pairs.priority(pairs.find(symBuf[i], symBuf[i + 1]));
+    // startBuf[i]: first byte of symbol i. Only tiktoken models read it (pairSlot), and their symbols start as bytes.
+    const bytes = n;
+    for (let i = 0; i < n; i++) startBuf[i] = i;
+    const end2 = (i: number) => (i + 2 < n ? startBuf[i + 2] : bytes);
+    for (let i = 0; i + 1 < n; i++) prioBuf[i] = pairs.priority(this.pairSlot(symBuf[i], symBuf[i + 1], startBuf[i], end2(i)));
     while (n > 1) {
       let best = NONE;
       let at = -1;
@@ -549,10 +626,11 @@ export class BpeModel {
       if (at < 0) break;
       symBuf[at] = pairs.mergedId(pairs.find(symBuf[at], symBuf[at + 1]));
       symBuf.copyWithin(at + 1, at + 2, n);
+      startBuf.copyWithin(at + 1, at + 2, n);
       prioBuf.copyWithin(at + 1, at + 2, n - 1);
       n--;
-      if (at + 1 < n) prioBuf[at] = pairs.priority(pairs.find(symBuf[at], symBuf[at + 1]));
-      if (at > 0) prioBuf[at - 1] = pairs.priority(pairs.find(symBuf[at - 1], symBuf[at]));
+      if (at + 1 < n) prioBuf[at] = pairs.priority(this.pairSlot(symBuf[at], symBuf[at + 1], startBuf[at], end2(at)));
+      if (at > 0) prioBuf[at - 1] = pairs.priority(this.pairSlot(symBuf[at - 1], symBuf[at], startBuf[at - 1], end2(at - 1)));
     }
     return Array.from(symBuf.subarray(0, n));
   }
@@ -579,8 +657,10 @@ export class BpeModel {
       prevBuf[i] = i - 1;
       nextBuf[i] = i + 1 < n ? i + 1 : -1;
     }
+    // Symbol positions are byte offsets for tiktoken models (their symbols start as bytes): pairSlot needs them.
+    const end = (i: number) => (i >= 0 ? i : n);
     for (let i = 0; i + 1 < n; i++) {
-      const prio = pairs.priority(pairs.find(symBuf[i], symBuf[i + 1]));
+      const prio = pairs.priority(this.pairSlot(symBuf[i], symBuf[i + 1], i, end(nextBuf[i + 1])));
       if (prio !== NONE) push(prio, i);
     }
     while (size > 0) {
@@ -613,12 +693,12 @@ export class BpeModel {
       nextBuf[pos] = after;
       if (after >= 0) {
         prevBuf[after] = pos;
-        const p = pairs.priority(pairs.find(symBuf[pos], symBuf[after]));
+        const p = pairs.priority(this.pairSlot(symBuf[pos], symBuf[after], pos, end(nextBuf[after])));
         if (p !== NONE) push(p, pos);
       }
       const before = prevBuf[pos];
       if (before >= 0) {
-        const p = pairs.priority(pairs.find(symBuf[before], symBuf[pos]));
+        const p = pairs.priority(this.pairSlot(symBuf[before], symBuf[pos], before, end(after)));
         if (p !== NONE) push(p, before);
       }
     }
@@ -633,6 +713,7 @@ export class BpeModel {
   }
 
   toJSON(): Record<string, unknown> {
+    this.deriveAll();
     const merges: [string, string][] = [];
     for (let i = 0; i < this.mergeList.length; i += 2) merges.push([this.tokens[this.mergeList[i]]!, this.tokens[this.mergeList[i + 1]]!]);
     const o = this.options;

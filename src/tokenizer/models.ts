@@ -8,6 +8,9 @@ export interface Model {
   readonly vocab: Map<string, number>;
   /** id → token string. */
   readonly tokens: (string | undefined)[];
+  /** One past the largest id. */
+  readonly idLimit: number;
+  hasId(id: number): boolean;
   /** Appends the ids of one pre-tokenized piece. */
   encodePiece(piece: string, out: number[]): void;
   toJSON(): Record<string, unknown>;
@@ -28,6 +31,13 @@ export class WordPieceModel implements Model {
     let maxLen = 1;
     for (const t of vocab.keys()) maxLen = Math.max(maxLen, t.length);
     this.maxLen = maxLen;
+  }
+
+  get idLimit(): number {
+    return this.tokens.length;
+  }
+  hasId(id: number): boolean {
+    return this.tokens[id] !== undefined;
   }
 
   encodePiece(piece: string, out: number[]): void {
@@ -99,6 +109,13 @@ export class UnigramModel implements Model {
     if (byteFallback) {
       for (let b = 0; b < 256; b++) this.byteIds[b] = this.vocab.get(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`) ?? -1;
     }
+  }
+
+  get idLimit(): number {
+    return this.tokens.length;
+  }
+  hasId(id: number): boolean {
+    return this.tokens[id] !== undefined;
   }
 
   encodePiece(piece: string, out: number[]): void {

@@ -66,7 +66,7 @@ export class Tokenizer {
     this.postProcessor = parts.postProcessor ?? null;
     this.decoder = parts.decoder ?? null;
     this.addedTokens = parts.addedTokens ?? [];
-    let size = this.model.tokens.length;
+    let size = this.model.idLimit;
     for (const t of this.addedTokens) {
       check(!this.addedByContent.has(t.content), "BAD_FILE", `added token ${JSON.stringify(t.content)} is listed twice`);
       const other = this.addedById.get(t.id);
@@ -86,15 +86,16 @@ export class Tokenizer {
     this.fastRegex = bpe && this.normalizer === null ? fastSplit(this.preTokenizer) : null;
 
     this.known = new Uint8Array(size);
-    for (let id = 0; id < this.model.tokens.length; id++) if (this.model.tokens[id] !== undefined) this.known[id] = 1;
+    for (let id = 0; id < this.model.idLimit; id++) if (this.model.hasId(id)) this.known[id] = 1;
     for (const t of this.addedTokens) this.known[t.id] = 1;
     if (bpe && this.decoder instanceof ByteLevelDecoder) {
       const chunks: Uint8Array[] = [];
       let total = 0;
       for (let id = 0; id < size; id++) {
         const added = this.addedById.get(id);
-        const token = added ? this.addedText.get(id) : this.model.tokens[id];
-        const b = (added ? undefined : bpe.tokenBytes(id)) ?? (token === undefined ? new Uint8Array(0) : byteLevelTokenBytes(token));
+        const raw = added ? undefined : bpe.tokenBytes(id);
+        const token = raw !== undefined ? undefined : added ? this.addedText.get(id) : this.model.hasId(id) ? this.model.tokens[id] : undefined;
+        const b = raw ?? (token === undefined ? new Uint8Array(0) : byteLevelTokenBytes(token));
         chunks.push(b);
         total += b.length;
       }
