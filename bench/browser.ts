@@ -9,6 +9,7 @@ import { type Server, createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Browser } from "playwright-core";
 import { type LlamaConfig, type PresetName, llamaConfig, parameterTable } from "../src/nn/config.js";
 import { Llama } from "../src/nn/llama.js";
 import { brownText } from "../src/node/brown.js";
@@ -104,8 +105,9 @@ export async function runBrowserBench(opts: BenchOptions): Promise<string> {
     "/wllama/esm/": dirname(packageFile("@wllama/wllama/esm/index.js")), "/models/": dir,
   });
   const verbose = Boolean(process.env.TINYLM_BENCH_VERBOSE);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  let browser: Browser | undefined;
   try {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     // The GGUFs are written in Node (the writer is runtime-neutral, the file system is not): random weights, and a BPE
     // of the preset's vocabulary size trained on Brown, as llama.cpp refuses files without a vocabulary.
     // The prompt is Brown text: wllama accepts text only, so tinylm gets its first ppTokens ids and wllama the text
@@ -201,7 +203,7 @@ export async function runBrowserBench(opts: BenchOptions): Promise<string> {
       ...notes,
     ].join("\n");
   } finally {
-    await browser.close();
+    await browser?.close();
     server.close();
     rmSync(dir, { recursive: true, force: true });
   }

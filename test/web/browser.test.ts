@@ -5,6 +5,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Browser } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { CHROMIUM, CHROMIUM_ARGS, browserMissing, serveIsolated } from "../../bench/browser.js";
 import { modelToGguf } from "../../src/io/checkpoint.js";
@@ -84,8 +85,9 @@ describe.skipIf(why !== undefined)("tinylm/web in headless Chromium", () => {
 
     const { chromium } = await import("playwright-core");
     const { server, origin } = await serveIsolated({ "/dist/": join(root, "dist"), "/build/": join(root, "build"), "/t/": dir });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    let browser: Browser | undefined;
     try {
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
       const page = await browser.newPage();
       await page.goto(`${origin}/t/index.html`);
       await page.waitForFunction(() => "result" in window, undefined, { timeout: 30_000 });
@@ -101,7 +103,7 @@ describe.skipIf(why !== undefined)("tinylm/web in headless Chromium", () => {
       // Same wasm, same inputs, no relaxed SIMD: every logit should be the same float in both runtimes.
       expect(Float32Array.from(got.logits)).toEqual(logits);
     } finally {
-      await browser.close();
+      await browser?.close();
       server.close();
     }
   });
