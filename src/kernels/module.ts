@@ -61,6 +61,11 @@ export interface KernelExports {
   // assembly/bpe.ts
   bpe_merge_batch(out: number, outStarts: number, syms: number, starts: number, n: number, table: number, mask: number, work: number): void;
   bpe_work_ints(maxLen: number): number;
+  // assembly/quant.ts (type = ggml type id: Q4_0 2, Q4_1 3, Q8_0 8)
+  quantize_rows(dst: number, src: number, type: number, rows: number, cols: number): number;
+  dequantize_rows(dst: number, src: number, type: number, rows: number, cols: number): void;
+  qmatmul(y: number, x: number, w: number, type: number, M: number, N: number, K: number, work: number): void;
+  qmatmul_work_bytes(type: number, M: number, K: number): number;
 }
 
 /**

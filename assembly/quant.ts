@@ -1,0 +1,571 @@
+// Block quantization in llama.cpp's formats, and matrix products that read the quantized weights directly.
+//
+// Formats (ggml type ids as `type`; a block is 32 consecutive values of a row; bytes little-endian):
+//   Q8_0 = 8: 34 bytes  f16 d, i8 q[32]                     x = d·q
+//   Q4_0 = 2: 18 bytes  f16 d, u8 qs[16]                    x = d·(q − 8)
+//   Q4_1 = 3: 20 bytes  f16 d, f16 m, u8 qs[16]             x = d·q + m
+//   Q4 nibbles: byte j holds q[j] in its low and q[j + 16] in its high nibble (not adjacent pairs).
+//
+// quantize_rows reproduces ggml's quantize_row_{q8_0,q4_0,q4_1}_ref bit for bit: the scale and its inverse are f32
+// (the inverse from the f32 scale, before the scale is rounded to f16), Q8_0 rounds half away from zero, Q4_0 takes
+// trunc(x·id + 8.5) clamped to 15 with the signed largest-magnitude value (the first on ties) as d·−8, Q4_1 takes
+// trunc((x − min)·id + 0.5) clamped to 15; every product and sum is rounded on its own (no fused multiply-add), and
+// f16 rounding is ggml_compute_fp32_to_fp16's (nearest even, subnormals kept).
+//
+// qmatmul computes y (M,N) = x (M,K) · Wᵀ with W (N,K) in one of the formats, as llama.cpp's CPU backend does on x86:
+// each row of x is quantized to 8-bit blocks first (quantize_row_q8_0 / q8_1 of ggml-cpu/arch/x86/quants.c:
+// d = amax/127 stored as f16, q = round-half-even(x·127/amax), for Q4_1 weights also s = f16(d·Σq)), then every block
+// pair is an exact integer dot product, scaled by f16(dw)·f16(dx) (exact in f32) and accumulated in f32. Only the f32
+// accumulation order differs from llama.cpp.
+//
+// Performance notes (4096×4096 matrix-vector product, see bench/quant.ts):
+// - Weights are read in their file layout (no repacked copy). f16 scales of 4 blocks are gathered into one vector and
+//   converted with integer ops; each block's integer partial sums (i32x4) are scaled by a lane splat of that vector,
+//   so no horizontal reduction happens until the end of the row.
+// - M = 1 walks rows n and n + N/2 together: one activation load feeds two rows, and two far-apart streams keep two
+//   prefetchers busy (adjacent rows look like one strided stream and defeat it).
+// - M > 1 takes 4 rows of x per weight row, so each weight block is unpacked once for 4 dot products, over a panel
+//   of weight rows small enough to stay in L2 while every group of 4 rows of x passes over it.
+// - Plain SIMD widens 8-bit weights to i16 and uses i32x4.dot_i16x8_s. Q4 nibbles are split inside 16-bit lanes
+//   (one shift and mask per quarter), so the activations are stored de-interleaved to match (even, odd elements).
+// - Relaxed SIMD uses i16x8.relaxed_dot_i8x16_i7x16_s, whose second operand must be 0..127: Q4 nibbles are, and for
+//   Q8_0 the activations are stored as |q| with the sign moved onto the weights (xor/sub with a stored sign mask).
+//   Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20 returns twice the right value until its optimizing tier runs.
+// - Rounding uses the 1.5·2^23 magic constant, never i32x4.trunc_sat_f32x4_s (~5 instructions in V8), and block
+//   extrema use pmin/pmax (one instruction) rather than f32x4.min/max (~8).
+import { madd, hmax } from "./simd";
+
+const Q4_0: i32 = 2;
+const Q4_1: i32 = 3;
+const Q8_0: i32 = 8;
+const QK: i32 = 32;
+
+const MAGIC: f32 = 12582912.0; // 1.5·2^23: adding it rounds an f32 below 2^22 to an integer, nearest even
+const MAGIC_BITS: i32 = 0x4b400000;
+
+/** Bytes of one block of `type` (0 for an unknown type). */
+// @ts-ignore: decorator
+@inline function blockBytes(type: i32): i32 {
+  return type == Q8_0 ? 34 : type == Q4_0 ? 18 : type == Q4_1 ? 20 : 0;
+}
+
+// @ts-ignore: decorator
+@inline function qsOffset(type: i32): usize {
+  return type == Q4_1 ? 4 : 2;
+}
+
+// f32 → f16 bits: ggml_compute_fp32_to_fp16 (ggml-impl.h), the FP16 library's branch-light rounding to nearest even.
+// @ts-ignore: decorator
+@inline function toF16(f: f32): u32 {
+  let base = (abs<f32>(f) * reinterpret<f32>(0x77800000)) * reinterpret<f32>(0x08800000);
+  const w = reinterpret<u32>(f);
+  const shl1 = w + w;
+  const sign = w & 0x80000000;
+  let bias = shl1 & 0xff000000;
+  if (bias < 0x71000000) bias = 0x71000000;
+  base = reinterpret<f32>((bias >> 1) + 0x07800000) + base;
+  const bits = reinterpret<u32>(base);
+  const nonsign = ((bits >> 13) & 0x7c00) + (bits & 0x0fff);
+  return (sign >> 16) | (shl1 > 0xff000000 ? 0x7e00 : nonsign);
+}
+
+// f16 bits → f32, exact: the magnitude bits shifted into f32 position and multiplied by 2^112 give every normal and
+// subnormal f16; exponent 31 (inf/NaN) is patched to 255.
+// @ts-ignore: decorator
+@inline function fromF16(h: u32): f32 {
+  const em = (h & 0x7fff) << 13;
+  let bits = reinterpret<u32>(reinterpret<f32>(em) * reinterpret<f32>(0x77800000));
+  if (em >= 0x0f800000) bits |= 0x7f800000;
+  return reinterpret<f32>(bits | ((h & 0x8000) << 16));
+}
+
+// The same for four f16 held in the low halves of i32 lanes.
+// @ts-ignore: decorator
+@inline function fromF16x4(h: v128): v128 {
+  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
+  const f = f32x4.mul(em, f32x4.splat(reinterpret<f32>(0x77800000)));
+  const special = v128.and(i32x4.ge_s(em, i32x4.splat(0x0f800000)), i32x4.splat(0x7f800000));
+  return v128.or(v128.or(f, special), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
+}
+
+// f16(x) as an f32: the scale value the kernels multiply with.
+// @ts-ignore: decorator
+@inline function roundF16(f: f32): f32 {
+  return fromF16(toF16(f));
+}
+
+// Four f16 values at p, p + stride, p + 2·stride, p + 3·stride, as f32x4.
+// @ts-ignore: decorator
+@inline function gatherF16(p: usize, stride: usize): v128 {
+  let h = i32x4.splat(0);
+  h = v128.load16_lane(p, h, 0);
+  h = v128.load16_lane(p + stride, h, 2);
+  h = v128.load16_lane(p + 2 * stride, h, 4);
+  h = v128.load16_lane(p + 3 * stride, h, 6);
+  return fromF16x4(h);
+}
+
+// An integer-valued f32x4 (|v| < 2^22) as i32x4.
+// @ts-ignore: decorator
+@inline function toInt(v: v128): v128 {
+  return i32x4.sub(f32x4.add(v, f32x4.splat(MAGIC)), i32x4.splat(MAGIC_BITS));
+}
+
+// roundf: to nearest, halves away from zero (exact: the fraction v − trunc(v) is computed without rounding).
+// @ts-ignore: decorator
+@inline function roundAway(v: v128): v128 {
+  const t = f32x4.trunc(v);
+  const half = f32x4.ge(f32x4.abs(f32x4.sub(v, t)), f32x4.splat(0.5));
+  const one = v128.or(v128.and(v, i32x4.splat(0x80000000)), f32x4.splat(1));
+  return f32x4.add(t, v128.and(half, one));
+}
+
+// Lanes that are ±inf or NaN (x − x is NaN exactly for those).
+// @ts-ignore: decorator
+@inline function nonFinite(v: v128): v128 {
+  const z = f32x4.sub(v, v);
+  return f32x4.ne(z, z);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Quantize and dequantize
+
+// dst (rows, cols/32 blocks of `type`) ← src (rows, cols) f32. Returns 1 if src holds a NaN or an infinity (the bytes
+// written for such a block are unspecified), else 0. cols must be a multiple of 32.
+export function quantize_rows(dst: usize, src: usize, type: i32, rows: i32, cols: i32): i32 {
+  const n = <usize>rows * <usize>(cols / QK);
+  let bad = i32x4.splat(0);
+  for (let b: usize = 0; b < n; b++) {
+    const x = src + b * 128;
+    for (let j: usize = 0; j < 8; j++) bad = v128.or(bad, nonFinite(v128.load(x + j * 16)));
+    if (type == Q8_0) quantizeQ8_0(dst + b * 34, x);
+    else if (type == Q4_0) quantizeQ4_0(dst + b * 18, x);
+    else quantizeQ4_1(dst + b * 20, x);
+  }
+  return v128.any_true(bad) ? 1 : 0;
+}
+
+function quantizeQ8_0(y: usize, x: usize): void {
+  let m = f32x4.abs(v128.load(x));
+  for (let j: usize = 1; j < 8; j++) m = f32x4.pmax(m, f32x4.abs(v128.load(x + j * 16)));
+  const d = hmax(m) / 127;
+  const id: f32 = d != 0 ? 1 / d : 0;
+  store<u16>(y, <u16>toF16(d));
+  // 1/d overflows only for blocks below ~2^-121; C's float → int8 conversion then yields 0 for every element.
+  if (!isFinite(id)) {
+    memory.fill(y + 2, 0, 32);
+    return;
+  }
+  const vid = f32x4.splat(id);
+  for (let h: usize = 0; h < 2; h++) {
+    const p = x + h * 64;
+    const a = i16x8.narrow_i32x4_s(toInt(roundAway(f32x4.mul(v128.load(p), vid))), toInt(roundAway(f32x4.mul(v128.load(p, 16), vid))));
+    const b = i16x8.narrow_i32x4_s(toInt(roundAway(f32x4.mul(v128.load(p, 32), vid))), toInt(roundAway(f32x4.mul(v128.load(p, 48), vid))));
+    v128.store(y + 2 + h * 16, i8x16.narrow_i16x8_s(a, b));
+  }
+}
+
+// 16 quantized 4-bit values of x[0..15] (lo) and x[16..31] (hi), given q(v) for an f32x4, packed as llama.cpp does.
+// @ts-ignore: decorator
+@inline function packNibbles(y: usize, x: usize, vid: v128, vmin: v128, bias: f32): void {
+  const vb = f32x4.splat(bias);
+  const q0 = i16x8.narrow_i32x4_s(nib(x, 0, vid, vmin, vb), nib(x, 16, vid, vmin, vb));
+  const q1 = i16x8.narrow_i32x4_s(nib(x, 32, vid, vmin, vb), nib(x, 48, vid, vmin, vb));
+  const q2 = i16x8.narrow_i32x4_s(nib(x, 64, vid, vmin, vb), nib(x, 80, vid, vmin, vb));
+  const q3 = i16x8.narrow_i32x4_s(nib(x, 96, vid, vmin, vb), nib(x, 112, vid, vmin, vb));
+  const fifteen = i8x16.splat(15);
+  const lo = i8x16.min_u(i8x16.narrow_i16x8_u(q0, q1), fifteen);
+  const hi = i8x16.min_u(i8x16.narrow_i16x8_u(q2, q3), fifteen);
+  v128.store(y, v128.or(lo, i16x8.shl(hi, 4))); // hi ≤ 15, so the 16-bit shift never crosses a byte
+}
+
+// trunc((x − min)·id + bias) for 4 values at x + o, as i32x4 (C's (int8_t) cast of a value in 0..16.5).
+// @ts-ignore: decorator
+@inline function nib(x: usize, o: usize, vid: v128, vmin: v128, vb: v128): v128 {
+  return toInt(f32x4.trunc(f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + o), vmin), vid), vb)));
+}
+
+function quantizeQ4_0(y: usize, x: usize): void {
+  let hi = v128.load(x), lo = hi;
+  for (let j: usize = 1; j < 8; j++) {
+    const v = v128.load(x + j * 16);
+    hi = f32x4.pmax(hi, v);
+    lo = f32x4.pmin(lo, v);
+  }
+  const mx = hmax(hi), mn = -hmax(f32x4.neg(lo));
+  // The signed value of largest magnitude, the first one on ties; +0 for a block of zeros (C starts from max = 0).
+  let m: f32 = 0;
+  if (mx > -mn) m = mx;
+  else if (-mn > mx) m = mn;
+  else if (mx != 0) {
+    for (let j: usize = 0; j < 32; j++) {
+      const v = load<f32>(x + j * 4);
+      if (abs<f32>(v) == mx) {
+        m = v;
+        break;
+      }
+    }
+  }
+  const d = m / -8;
+  const id: f32 = d != 0 ? 1 / d : 0;
+  store<u16>(y, <u16>toF16(d));
+  if (!isFinite(id)) {
+    memory.fill(y + 2, 0, 16);
+    return;
+  }
+  packNibbles(y + 2, x, f32x4.splat(id), f32x4.splat(0), 8.5);
+}
+
+function quantizeQ4_1(y: usize, x: usize): void {
+  let hi = v128.load(x), lo = hi;
+  for (let j: usize = 1; j < 8; j++) {
+    const v = v128.load(x + j * 16);
+    hi = f32x4.pmax(hi, v);
+    lo = f32x4.pmin(lo, v);
+  }
+  let mx = hmax(hi), mn = -hmax(f32x4.neg(lo));
+  // C keeps the first of equal extremes; only the sign of a zero can tell them apart, and it reaches the bytes (d, m).
+  if (mx == 0 || mn == 0) {
+    mn = F32.MAX_VALUE;
+    mx = -F32.MAX_VALUE;
+    for (let j: usize = 0; j < 32; j++) {
+      const v = load<f32>(x + j * 4);
+      if (v < mn) mn = v;
+      if (v > mx) mx = v;
+    }
+  }
+  const d = (mx - mn) / 15;
+  const id: f32 = d != 0 ? 1 / d : 0;
+  store<u16>(y, <u16>toF16(d));
+  store<u16>(y, <u16>toF16(mn), 2);
+  // An infinite 1/d (range below ~2^-124) or an infinite range (max − min overflows): C's casts yield 0 everywhere.
+  if (!isFinite(id) || !isFinite(d)) {
+    memory.fill(y + 4, 0, 16);
+    return;
+  }
+  packNibbles(y + 4, x, f32x4.splat(id), f32x4.splat(mn), 0.5);
+}
+
+// dst (rows, cols) f32 ← src (rows, cols/32 blocks of `type`). cols must be a multiple of 32.
+export function dequantize_rows(dst: usize, src: usize, type: i32, rows: i32, cols: i32): void {
+  const n = <usize>rows * <usize>(cols / QK);
+  const bb = <usize>blockBytes(type);
+  for (let b: usize = 0; b < n; b++) {
+    const blk = src + b * bb;
+    const y = dst + b * 128;
+    const d = f32x4.splat(fromF16(load<u16>(blk)));
+    if (type == Q8_0) {
+      for (let h: usize = 0; h < 2; h++) {
+        const q = v128.load(blk + 2 + h * 16);
+        const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+        const o = y + h * 64;
+        v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), d));
+        v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), d), 16);
+        v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), d), 32);
+        v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), 48);
+      }
+    } else {
+      const q = v128.load(blk + qsOffset(type));
+      const mask = i8x16.splat(0x0f);
+      // Q4_0 subtracts 8 from the nibble (exact, in integers); Q4_1 adds m after the product, rounded on its own.
+      const off = i8x16.splat(type == Q4_0 ? 8 : 0);
+      const m = f32x4.splat(type == Q4_1 ? fromF16(load<u16>(blk, 2)) : 0);
+      for (let h: usize = 0; h < 2; h++) {
+        const nib = i8x16.sub(v128.and(h == 0 ? q : i16x8.shr_u(q, 4), mask), off);
+        const lo = i16x8.extend_low_i8x16_s(nib), hi = i16x8.extend_high_i8x16_s(nib);
+        const o = y + h * 64;
+        v128.store(o, dq4(i32x4.extend_low_i16x8_s(lo), d, m, type));
+        v128.store(o, dq4(i32x4.extend_high_i16x8_s(lo), d, m, type), 16);
+        v128.store(o, dq4(i32x4.extend_low_i16x8_s(hi), d, m, type), 32);
+        v128.store(o, dq4(i32x4.extend_high_i16x8_s(hi), d, m, type), 48);
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dq4(q: v128, d: v128, m: v128, type: i32): v128 {
+  const p = f32x4.mul(f32x4.convert_i32x4_s(q), d);
+  return type == Q4_1 ? f32x4.add(p, m) : p;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Activations quantized to 8 bits per block, laid out for the dot products of one weight type.
+//
+// One row of x (K values, nb = K/32 blocks, nb4 = nb rounded up to a multiple of 4) becomes:
+//   qs      nb · actBytes(type)   the 32 int8 values in the layout the dot product wants (see actBytes)
+//   scales  nb4 f32               f16(d) as f32; 0 past nb
+//   sums    nb4 × 4 bytes         Q4_0: 2·Σq as i32 (the −8 of every nibble, spread over 4 lanes)
+//                                 Q4_1: f16(d·Σq) as f32, the ggml Q8_1 "s" term; 0 past nb
+
+// Plain SIMD: 32 i16 (Q8_0 in element order; Q4 de-interleaved as x[0,2..14], x[16,18..30], x[1,3..15], x[17..31]).
+// Relaxed, Q8_0: 32 bytes |q| then 32 bytes of sign masks. Relaxed, Q4: 32 int8 in element order.
+// @ts-ignore: decorator
+@inline function actBytes(type: i32): i32 {
+  return ASC_FEATURE_RELAXED_SIMD && type != Q8_0 ? 32 : 64;
+}
+
+// @ts-ignore: decorator
+@inline function actRowBytes(type: i32, K: i32): i32 {
+  const nb = K / QK;
+  return nb * actBytes(type) + 8 * ((nb + 3) & ~3);
+}
+
+/** Bytes of workspace qmatmul needs for M rows of K values against weights of `type`. */
+export function qmatmul_work_bytes(type: i32, M: i32, K: i32): i32 {
+  return M * actRowBytes(type, K);
+}
+
+function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
+  const nb = K / QK;
+  const nb4 = (nb + 3) & ~3;
+  const ab = <usize>actBytes(type);
+  const scales = dst + <usize>nb * ab;
+  const sums = scales + <usize>nb4 * 4;
+  for (let b = 0; b < nb; b++) {
+    const p = x + <usize>b * 128;
+    let m = f32x4.abs(v128.load(p));
+    let bad = nonFinite(v128.load(p));
+    for (let j: usize = 1; j < 8; j++) {
+      const v = v128.load(p + j * 16);
+      m = f32x4.pmax(m, f32x4.abs(v));
+      bad = v128.or(bad, nonFinite(v));
+    }
+    const amax = hmax(m);
+    const d = amax / 127;
+    let id: f32 = amax != 0 ? 127 / amax : 0;
+    // x86's quantize_row_q8_0 turns an infinite 127/amax into garbage quants, but f16(d) is then 0, so they count 0;
+    // use 0. A NaN or infinity in the block makes its scale NaN, so the output shows it (as f32 weights would).
+    if (!isFinite(id)) id = 0;
+    store<f32>(scales + <usize>b * 4, v128.any_true(bad) ? NaN : roundF16(d));
+    const vid = f32x4.splat(id);
+    // q = round-half-even(x·id), _mm256_round_ps(_MM_ROUND_NEAREST): the magic constant does exactly that.
+    const q0 = toInt(f32x4.mul(v128.load(p), vid)), q1 = toInt(f32x4.mul(v128.load(p, 16), vid));
+    const q2 = toInt(f32x4.mul(v128.load(p, 32), vid)), q3 = toInt(f32x4.mul(v128.load(p, 48), vid));
+    const q4 = toInt(f32x4.mul(v128.load(p, 64), vid)), q5 = toInt(f32x4.mul(v128.load(p, 80), vid));
+    const q6 = toInt(f32x4.mul(v128.load(p, 96), vid)), q7 = toInt(f32x4.mul(v128.load(p, 112), vid));
+    const s4 = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
+    const sum = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);
+    if (type == Q4_0) store<i32>(sums + <usize>b * 4, 2 * sum);
+    else if (type == Q4_1) store<f32>(sums + <usize>b * 4, roundF16(d * <f32>sum));
+    const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
+    const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
+    const o = dst + <usize>b * ab;
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      const lo = i8x16.narrow_i16x8_s(h0, h1), hi = i8x16.narrow_i16x8_s(h2, h3);
+      if (type == Q8_0) {
+        v128.store(o, i8x16.abs(lo));
+        v128.store(o, i8x16.abs(hi), 16);
+        v128.store(o, i8x16.lt_s(lo, i8x16.splat(0)), 32);
+        v128.store(o, i8x16.lt_s(hi, i8x16.splat(0)), 48);
+      } else {
+        v128.store(o, lo);
+        v128.store(o, hi, 16);
+      }
+    } else if (type == Q8_0) {
+      v128.store(o, h0);
+      v128.store(o, h1, 16);
+      v128.store(o, h2, 32);
+      v128.store(o, h3, 48);
+    } else {
+      v128.store(o, i16x8.shuffle(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(o, i16x8.shuffle(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 16);
+      v128.store(o, i16x8.shuffle(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 32);
+      v128.store(o, i16x8.shuffle(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
+    }
+  }
+  for (let b = nb; b < nb4; b++) {
+    store<f32>(scales + <usize>b * 4, 0);
+    store<i32>(sums + <usize>b * 4, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Block dot products. A weight block is first unpacked into up to four vectors (u(w, 0..3)), which dot() then
+// combines with one activation block into i32x4 partial sums whose lanes add up to Σ q_w·q_x.
+
+// @ts-ignore: decorator
+@inline function unpack(type: i32, w: usize, i: i32): v128 {
+  if (type == Q8_0) {
+    const v = v128.load(w + 2 + (i >= 2 ? 16 : 0));
+    if (ASC_FEATURE_RELAXED_SIMD) return v; // raw bytes; the sign of x is applied in dot()
+    return (i & 1) == 0 ? i16x8.extend_low_i8x16_s(v) : i16x8.extend_high_i8x16_s(v);
+  }
+  const v = v128.load(w + qsOffset(type));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // u0 = q[0..15] (low nibbles), u1 = q[16..31] (high nibbles), as bytes
+    return v128.and(i == 0 ? v : i16x8.shr_u(v, 4), i8x16.splat(0x0f));
+  }
+  // In 16-bit lanes: lane l holds q[2l] | q[2l+16] << 4 | q[2l+1] << 8 | q[2l+17] << 12.
+  const s = i16x8.shr_u(v, <i32>(i == 0 ? 0 : i == 1 ? 4 : i == 2 ? 8 : 12));
+  return i == 3 ? s : v128.and(s, i16x8.splat(0x0f));
+}
+
+// @ts-ignore: decorator
+@inline function dot(type: i32, u0: v128, u1: v128, u2: v128, u3: v128, a: usize): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    if (type == Q8_0) {
+      const m0 = v128.load(a, 32), m1 = v128.load(a, 48);
+      const s0 = i8x16.sub(v128.xor(u0, m0), m0), s1 = i8x16.sub(v128.xor(u2, m1), m1);
+      // Each i16 lane ≤ 2·127·127, so the two halves are widened before they are added.
+      return i32x4.add(
+        i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, v128.load(a))),
+        i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, v128.load(a, 16))));
+    }
+    // Each i16 lane ≤ 2·127·15: both halves fit one i16 sum.
+    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), u0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), u1)));
+  }
+  return i32x4.add(
+    i32x4.add(i32x4.dot_i16x8_s(u0, v128.load(a)), i32x4.dot_i16x8_s(u1, v128.load(a, 16))),
+    i32x4.add(i32x4.dot_i16x8_s(u2, v128.load(a, 32)), i32x4.dot_i16x8_s(u3, v128.load(a, 48))));
+}
+
+// Lane l of v in all four lanes (l is a literal at every call, so this folds to one shuffle).
+// @ts-ignore: decorator
+@inline function lane(v: v128, l: i32): v128 {
+  return l == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : l == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1)
+    : l == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
+}
+
+// Integer partial sums of an unpacked weight block against activation block a, with Q4_0's −8·Σq_x folded in.
+// @ts-ignore: decorator
+@inline function sums(type: i32, u0: v128, u1: v128, u2: v128, u3: v128, a: usize, sum: usize): v128 {
+  const p = dot(type, u0, u1, u2, u3, a);
+  return type == Q4_0 ? i32x4.sub(p, v128.load32_splat(sum)) : p;
+}
+
+// acc + scale · Σ q_w·q_x for weight block w against activation block a.
+// @ts-ignore: decorator
+@inline function blockTerm(type: i32, w: usize, a: usize, sum: usize, scale: v128, acc: v128): v128 {
+  const p = sums(type, unpack(type, w, 0), unpack(type, w, 1), unpack(type, w, 2), unpack(type, w, 3), a, sum);
+  return madd(f32x4.convert_i32x4_s(p), scale, acc);
+}
+
+// y0 = x·w0, y1 = x·w1 for one activation row xa and two weight rows (nb blocks each).
+// @ts-ignore: decorator
+@inline function rowPair(type: i32, y0: usize, y1: usize, xa: usize, w0: usize, w1: usize, nb: i32): void {
+  const bb = <usize>blockBytes(type);
+  const ab = <usize>actBytes(type);
+  const scales = xa + <usize>nb * ab;
+  const sumv = scales + <usize>((nb + 3) & ~3) * 4;
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const o = <usize>b;
+    const dx = v128.load(scales + o * 4);
+    const wa = w0 + o * bb, wb = w1 + o * bb, a = xa + o * ab, u = sumv + o * 4;
+    const s0 = f32x4.mul(gatherF16(wa, bb), dx);
+    const s1 = f32x4.mul(gatherF16(wb, bb), dx);
+    if (type == Q4_1) {
+      const sx = v128.load(u);
+      acc0 = madd(gatherF16(wa + 2, bb), sx, acc0);
+      acc1 = madd(gatherF16(wb + 2, bb), sx, acc1);
+    }
+    acc0 = blockTerm(type, wa, a, u, lane(s0, 0), acc0);
+    acc1 = blockTerm(type, wb, a, u, lane(s1, 0), acc1);
+    acc0 = blockTerm(type, wa + bb, a + ab, u + 4, lane(s0, 1), acc0);
+    acc1 = blockTerm(type, wb + bb, a + ab, u + 4, lane(s1, 1), acc1);
+    acc0 = blockTerm(type, wa + 2 * bb, a + 2 * ab, u + 8, lane(s0, 2), acc0);
+    acc1 = blockTerm(type, wb + 2 * bb, a + 2 * ab, u + 8, lane(s1, 2), acc1);
+    acc0 = blockTerm(type, wa + 3 * bb, a + 3 * ab, u + 12, lane(s0, 3), acc0);
+    acc1 = blockTerm(type, wb + 3 * bb, a + 3 * ab, u + 12, lane(s1, 3), acc1);
+  }
+  // The last nb mod 4 blocks, one at a time with splatted scales.
+  for (; b < nb; b++) {
+    const o = <usize>b;
+    const dx = f32x4.splat(load<f32>(scales + o * 4));
+    const wa = w0 + o * bb, wb = w1 + o * bb, a = xa + o * ab, u = sumv + o * 4;
+    if (type == Q4_1) {
+      const sx = v128.load32_zero(u);
+      acc0 = madd(f32x4.splat(fromF16(load<u16>(wa, 2))), sx, acc0);
+      acc1 = madd(f32x4.splat(fromF16(load<u16>(wb, 2))), sx, acc1);
+    }
+    acc0 = blockTerm(type, wa, a, u, f32x4.mul(f32x4.splat(fromF16(load<u16>(wa))), dx), acc0);
+    acc1 = blockTerm(type, wb, a, u, f32x4.mul(f32x4.splat(fromF16(load<u16>(wb))), dx), acc1);
+  }
+  store<f32>(y0, hsum4(acc0));
+  store<f32>(y1, hsum4(acc1));
+}
+
+// y[r·ldy] = x_r·w for the four activation rows xa + r·xs and one weight row w. Each weight block is unpacked once
+// for the four rows; its scale is converted once as a scalar.
+// @ts-ignore: decorator
+@inline function rowsQuad(type: i32, y: usize, ldy: usize, xa: usize, xs: usize, w: usize, nb: i32): void {
+  const bb = <usize>blockBytes(type);
+  const ab = <usize>actBytes(type);
+  const so = <usize>nb * ab; // scales, relative to the start of a row of activations
+  const uo = so + <usize>((nb + 3) & ~3) * 4; // sums
+  const x0 = xa, x1 = xa + xs, x2 = xa + 2 * xs, x3 = xa + 3 * xs;
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const k = <usize>b;
+    const wb = w + k * bb, ao = k * ab, sk = so + k * 4, uk = uo + k * 4;
+    const dw = f32x4.splat(fromF16(load<u16>(wb)));
+    if (type == Q4_1) {
+      const m = f32x4.splat(fromF16(load<u16>(wb, 2)));
+      acc0 = madd(m, v128.load32_zero(x0 + uk), acc0);
+      acc1 = madd(m, v128.load32_zero(x1 + uk), acc1);
+      acc2 = madd(m, v128.load32_zero(x2 + uk), acc2);
+      acc3 = madd(m, v128.load32_zero(x3 + uk), acc3);
+    }
+    const u0 = unpack(type, wb, 0), u1 = unpack(type, wb, 1), u2 = unpack(type, wb, 2), u3 = unpack(type, wb, 3);
+    acc0 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x0 + ao, x0 + uk)), f32x4.mul(dw, v128.load32_splat(x0 + sk)), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x1 + ao, x1 + uk)), f32x4.mul(dw, v128.load32_splat(x1 + sk)), acc1);
+    acc2 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x2 + ao, x2 + uk)), f32x4.mul(dw, v128.load32_splat(x2 + sk)), acc2);
+    acc3 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x3 + ao, x3 + uk)), f32x4.mul(dw, v128.load32_splat(x3 + sk)), acc3);
+  }
+  store<f32>(y, hsum4(acc0));
+  store<f32>(y + ldy, hsum4(acc1));
+  store<f32>(y + 2 * ldy, hsum4(acc2));
+  store<f32>(y + 3 * ldy, hsum4(acc3));
+}
+
+// @ts-ignore: decorator
+@inline function hsum4(v: v128): f32 {
+  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
+}
+
+
+// Weight rows per panel for M > 1: about 256 KB of weights, which stay in L2 while all rows of x pass over them.
+const PANEL_BYTES: i32 = 256 * 1024;
+
+// y (M,N) = x (M,K) · Wᵀ, W (N,K) in blocks of `type`; work holds qmatmul_work_bytes(type, M, K) bytes.
+export function qmatmul(y: usize, x: usize, w: usize, type: i32, M: i32, N: i32, K: i32, work: usize): void {
+  if (type == Q8_0) qmatmulT(Q8_0, y, x, w, M, N, K, work);
+  else if (type == Q4_0) qmatmulT(Q4_0, y, x, w, M, N, K, work);
+  else qmatmulT(Q4_1, y, x, w, M, N, K, work);
+}
+
+// @ts-ignore: decorator
+@inline function qmatmulT(type: i32, y: usize, x: usize, w: usize, M: i32, N: i32, K: i32, work: usize): void {
+  const nb = K / QK;
+  const xs = <usize>actRowBytes(type, K);
+  const ws = <usize>(nb * blockBytes(type));
+  for (let i = 0; i < M; i++) quantizeActivations(work + <usize>i * xs, x + <usize>i * K * 4, type, K);
+  const M4 = M & ~3;
+  if (M4 > 0) {
+    const panel = max(1, PANEL_BYTES / <i32>ws);
+    for (let n0 = 0; n0 < N; n0 += panel) {
+      const n1 = min(N, n0 + panel);
+      for (let i = 0; i < M4; i += 4) {
+        for (let n = n0; n < n1; n++) {
+          rowsQuad(type, y + (<usize>i * N + n) * 4, <usize>N * 4, work + <usize>i * xs, xs, w + <usize>n * ws, nb);
+        }
+      }
+    }
+  }
+  // Single rows (all of M = 1, the last M mod 4 otherwise): rows n and n + N/2 together.
+  const half = N >> 1;
+  for (let i = M4; i < M; i++) {
+    const yi = y + <usize>i * N * 4, xa = work + <usize>i * xs;
+    for (let n = 0; n < half; n++) {
+      rowPair(type, yi + <usize>n * 4, yi + <usize>(n + half) * 4, xa, w + <usize>n * ws, w + <usize>(n + half) * ws, nb);
+    }
+    if (N & 1) {
+      const last = w + <usize>(N - 1) * ws;
+      rowPair(type, yi + <usize>(N - 1) * 4, yi + <usize>(N - 1) * 4, xa, last, last, nb);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { TinyLMError } from "../../src/errors.js";
+import { QuantizedMatrix, dequantize, heapBytes, qmatmul, qmatmulWorkBytes, quantize } from "../../src/kernels/quant.js";
+import type { Kernels } from "../../src/kernels/module.js";
+import { loadKernelsFromFiles } from "../../src/node/kernels.js";
+import { QUANT_FORMATS, type QuantType, canQuantize, quantizedBytes } from "../../src/quant/formats.js";
+import { adversarialBlocks, decodeBlock, dequantizeRef, lcg, qmatmulRef, quantizeRef } from "./reference.js";
+
+const TYPES: QuantType[] = ["Q8_0", "Q4_0", "Q4_1"];
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function kernelQuantize(k: Kernels, type: QuantType, x: Float32Array, rows: number, cols: number): Uint8Array {
+  const m = QuantizedMatrix.fromF32(k, type, x, rows, cols);
+  try {
+    return m.toBytes();
+  } finally {
+    m.free();
+  }
+}
+
+// The first differing block, printed as both byte strings, so a failure names the values that caused it.
+function expectSameBlocks(type: QuantType, got: Uint8Array, want: Uint8Array, x: Float32Array, label: string): void {
+  const bb = QUANT_FORMATS[type].blockBytes;
+  expect(got.length, `${label}: length`).toBe(want.length);
+  for (let b = 0; b < want.length / bb; b++) {
+    const g = got.subarray(b * bb, (b + 1) * bb), w = want.subarray(b * bb, (b + 1) * bb);
+    if (hex(g) !== hex(w)) {
+      expect.fail(`${label}: block ${b} differs\n  got  ${hex(g)}\n  want ${hex(w)}\n  x = [${Array.from(x.subarray(b * 32, b * 32 + 32)).join(", ")}]`);
+    }
+  }
+}
+
+describe("formats", () => {
+  it("block sizes, bits per weight and which row lengths can be quantized", () => {
+    expect(QUANT_FORMATS.Q8_0).toMatchObject({ ggmlType: 8, blockBytes: 34, bitsPerWeight: 8.5 });
+    expect(QUANT_FORMATS.Q4_0).toMatchObject({ ggmlType: 2, blockBytes: 18, bitsPerWeight: 4.5 });
+    expect(QUANT_FORMATS.Q4_1).toMatchObject({ ggmlType: 3, blockBytes: 20, bitsPerWeight: 5 });
+    expect(canQuantize("Q4_0", 288)).toBe(true);
+    expect(canQuantize("Q4_0", 172)).toBe(false);
+    expect(canQuantize("Q8_0", 0)).toBe(false);
+    expect(quantizedBytes("Q4_1", 3, 64)).toBe(120);
+    expect(() => quantizedBytes("Q8_0", 2, 100)).toThrow(/blocks of 32/);
+    expect(() => canQuantize("Q5_0" as QuantType, 32)).toThrow(TinyLMError);
+  });
+});
+
+describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (flavor) => {
+  let k: Kernels;
+  beforeAll(async () => {
+    k = await loadKernelsFromFiles(flavor);
+    expect(k.flavor).toBe(flavor);
+  });
+
+  describe.each(TYPES)("%s", (type) => {
+    it("random tensors: byte-identical to the reference quantizer written from ggml's C source", () => {
+      for (const [rows, cols, scale, seed] of [[1, 32, 1, 1], [3, 96, 0.02, 2], [17, 256, 40, 3], [64, 4096, 1, 4]] as const) {
+        const x = lcg(rows * cols, seed, -scale, scale);
+        expectSameBlocks(type, kernelQuantize(k, type, x, rows, cols), quantizeRef(type, x), x, `${rows}×${cols}`);
+      }
+    });
+
+    it("ties, zeros of both signs, all-negative blocks, huge values, subnormal scales: byte-identical to the reference", () => {
+      const x = adversarialBlocks();
+      expectSameBlocks(type, kernelQuantize(k, type, x, x.length / 32, 32), quantizeRef(type, x), x, "adversarial");
+      // Values that make x·id land exactly on rounding edges in bulk: multiples of 1/16 and of 1/2 around a fixed max.
+      const grid = Float32Array.from({ length: 32 * 64 }, (_, i) => (i % 32 === 0 ? 8 : ((i * 7) % 257) / 16 - 8));
+      expectSameBlocks(type, kernelQuantize(k, type, grid, 64, 32), quantizeRef(type, grid), grid, "grid");
+    });
+
+    it("dequantize matches ggml's dequantize_row and the error bound of the format", () => {
+      const x = lcg(8 * 512, 11, -3, 3);
+      const bytes = quantizeRef(type, x);
+      const m = QuantizedMatrix.fromBytes(k, type, bytes, 8, 512);
+      const got = m.toF32();
+      m.free();
+      const want = dequantizeRef(type, bytes, x.length);
+      expect(Array.from(got)).toEqual(Array.from(want));
+      // |x − x̂| ≤ d/2 per element (plus the f16 rounding of d and m, and the f32 roundings); Q4_0 may clamp the
+      // element at +|max| side to 15, an error up to d.
+      for (let b = 0; b < x.length / 32; b++) {
+        const { d, m: min } = decodeBlock(type, bytes, b);
+        const dExact = type === "Q8_0" ? Math.max(...x.subarray(b * 32, b * 32 + 32).map(Math.abs)) / 127 : Math.abs(d);
+        for (let j = 0; j < 32; j++) {
+          const i = b * 32 + j;
+          const err = Math.abs(got[i] - x[i]);
+          const bound = type === "Q4_0" ? Math.abs(d) : Math.abs(d) / 2;
+          const slack = 32 * Math.abs(d - dExact) + Math.abs(min) * 2 ** -11 + Math.abs(x[i]) * 2 ** -10 + 1e-7;
+          if (err > bound + slack) expect.fail(`${type}: element ${i} = ${x[i]} dequantized to ${got[i]}, error ${err} > ${bound}`);
+        }
+      }
+    });
+
+    it("Q4_0 errors above d/2 only where the clamp to 15 acts", () => {
+      if (type !== "Q4_0") return;
+      const x = lcg(32 * 256, 12, -1, 1);
+      const bytes = quantizeRef("Q4_0", x);
+      const back = dequantizeRef("Q4_0", bytes, x.length);
+      for (let b = 0; b < 256; b++) {
+        const { d, q } = decodeBlock("Q4_0", bytes, b);
+        for (let j = 0; j < 32; j++) {
+          const err = Math.abs(back[b * 32 + j] - x[b * 32 + j]);
+          if (err > Math.abs(d) / 2 * (1 + 2 ** -9)) expect(q[j], `element ${b * 32 + j}`).toBe(7);
+        }
+      }
+    });
+
+    it.each([
+      [1, 32, 1], [1, 96, 7], [1, 4096, 33], [3, 32, 5], [3, 96, 17], [17, 96, 9], [17, 4096, 3], [5, 256, 1], [8, 64, 31],
+    ])("qmatmul M=%i K=%i N=%i: float64 reference from the quantized weights and activations", (M, K, N) => {
+      const w = lcg(N * K, M * 31 + K + N, -1, 1);
+      const xs = lcg(M * K, M + 7 * N, -2, 2);
+      for (let i = 0; i < Math.min(K, 32); i++) xs[i] = 0; // a zero activation block
+      const W = QuantizedMatrix.fromF32(k, type, w, N, K);
+      const x = k.f32(xs), y = k.f32(M * N).set(new Float32Array(M * N).fill(NaN));
+      qmatmul(k, y, x, W, M);
+      const got = y.view.slice();
+      const { y: want, mag } = qmatmulRef(type, xs, W.toBytes(), M, N, K);
+      W.free(); x.free(); y.free();
+      for (let i = 0; i < M * N; i++) {
+        const tol = mag[i] * (K / 32 + 8) * 2 ** -23 + 1e-30;
+        if (!(Math.abs(got[i] - want[i]) <= tol)) expect.fail(`y[${i}] = ${got[i]}, want ${want[i]} (tolerance ${tol})`);
+      }
+    });
+
+    it("qmatmul with a caller's workspace, NaN propagation, and output rows past M untouched", () => {
+      const M = 2, K = 64, N = 5;
+      const W = QuantizedMatrix.fromF32(k, type, lcg(N * K, 3), N, K);
+      const xs = lcg(M * K, 4);
+      xs[K + 3] = NaN;
+      const x = k.f32(xs), y = k.f32(M * N + 3).set(new Float32Array(M * N + 3).fill(-7));
+      const work = heapBytes(k, qmatmulWorkBytes(k, type, M, K));
+      qmatmul(k, y, x, W, M, { work });
+      const got = y.view.slice();
+      expect(got.slice(0, N).every(Number.isFinite)).toBe(true);
+      expect(got.slice(N, 2 * N).every(Number.isNaN)).toBe(true);
+      expect(Array.from(got.slice(M * N))).toEqual([-7, -7, -7]);
+      W.free(); x.free(); y.free(); work.free();
+    });
+
+    it("bad input: TinyLMError, never a trap", () => {
+      const x = k.f32(4 * 100);
+      const out = heapBytes(k, 1000);
+      expect(() => quantize(k, out, x, type, 4, 100)).toThrow(/blocks of 32/);
+      expect(() => QuantizedMatrix.fromF32(k, type, new Float32Array(96), 2, 48)).toThrow(TinyLMError);
+      expect(() => QuantizedMatrix.fromF32(k, type, new Float32Array(64), 3, 32)).toThrow(/needs 96 values/);
+      expect(() => QuantizedMatrix.fromBytes(k, type, new Uint8Array(10), 1, 32)).toThrow(/bytes, got 10/);
+      expect(() => quantize(k, heapBytes(k, 3), k.f32(32), type, 1, 32)).toThrow(/at least/);
+      const bad = new Float32Array(64);
+      bad[40] = Infinity;
+      expect(() => QuantizedMatrix.fromF32(k, type, bad, 1, 64)).toThrow(expect.objectContaining({ code: "NAN" }));
+      const W = QuantizedMatrix.fromF32(k, type, lcg(64, 1), 2, 32);
+      expect(() => qmatmul(k, k.f32(1), k.f32(32), W, 1)).toThrow(/at least 2/);
+      expect(() => qmatmul(k, k.f32(4), k.f32(32), W, 2)).toThrow(/x must hold at least 64/);
+      expect(() => qmatmul(k, k.f32(2), k.f32(32), W, 1.5)).toThrow(TinyLMError);
+      expect(() => qmatmul(k, k.f32(2), k.f32(32), W, 1, { work: heapBytes(k, 4) })).toThrow(/options.work/);
+      const shared = k.f32(64);
+      expect(() => qmatmul(k, shared.subarray(0, 2), shared.subarray(1, 32), W, 1)).toThrow(/share memory/);
+      expect(() => W.dequantizeRows(k.f32(32), 2, 1)).toThrow(expect.objectContaining({ code: "OUT_OF_RANGE" }));
+      expect(() => dequantize(k, k.f32(32), heapBytes(k, 5), type, 1, 32)).toThrow(TinyLMError);
+      W.free();
+    });
+  });
+});
