@@ -177,3 +177,20 @@ function pop(heap: usize, size: i32): i32 {
   store<i32>(heap + (<usize>i << 3), lq, 4);
   return size;
 }
+
+// out (offsets[ids[0]+1]-offsets[ids[0]] + … bytes) ← the bytes of each of the n ids, back to back, where id's bytes
+// are blob[offsets[id] .. offsets[id+1]). The decode half of a byte-level tokenizer; ids are checked by the caller.
+export function bpe_gather(out: usize, ids: usize, n: i32, offsets: usize, blob: usize): void {
+  let o = out;
+  for (let i = 0; i < n; i++) {
+    const id = load<i32>(ids + (<usize>i << 2));
+    let k = blob + <usize>load<i32>(offsets + (<usize>id << 2));
+    const e = blob + <usize>load<i32>(offsets + (<usize>(id + 1) << 2));
+    if (e - k > 16) {
+      memory.copy(o, k, e - k);
+      o += e - k;
+      continue;
+    }
+    while (k < e) store<u8>(o++, load<u8>(k++));
+  }
+}

@@ -62,6 +62,7 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const ids = Uint32Array.from(ref);
   const dec = await measure({
     tinylm: () => void cl100k.decode(ref),
+    "tinylm wasm": () => void cl100kWasm.decode(ref),
     tiktoken: () => void utf8Decoder.decode(tiktoken.decode(ids)),
     "gpt-tokenizer": () => void gptDecode(ref),
   }, fast);
@@ -83,6 +84,7 @@ export async function runTokenizerBench(options: { quick?: boolean } = {}): Prom
   const tk = mbps(dec.tiktoken);
   const decodeTable = markdownTable(["decode ids → string, cl100k_base", "MB/s", "vs tiktoken"], [
     ["tinylm", mbps(dec.tinylm).toFixed(1), ratioCell(mbps(dec.tinylm), tk, TOKENIZER_TARGETS.decodeVsTiktoken)],
+    ["tinylm, bytes gathered in wasm (useKernels)", mbps(dec["tinylm wasm"]).toFixed(1), ratioCell(mbps(dec["tinylm wasm"]), tk, TOKENIZER_TARGETS.decodeVsTiktoken)],
     ["tiktoken 1.0 (wasm) + TextDecoder", tk.toFixed(1), ratioCell(tk, tk)],
     ["gpt-tokenizer 4.0", mbps(dec["gpt-tokenizer"]).toFixed(1), ratioCell(mbps(dec["gpt-tokenizer"]), tk)],
   ]);

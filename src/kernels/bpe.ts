@@ -50,3 +50,50 @@ export class BpeMergeKernel {
     this.kernels.heap.free(this.tablePtr);
   }
 }
+
+/** A byte-level tokenizer's decode table (bytes of id i = blob[offsets[i] .. offsets[i+1])) in wasm memory. */
+export class BpeGatherKernel {
+  private readonly offsetsPtr: number;
+  private readonly blobPtr: number;
+
+  constructor(readonly kernels: Kernels, readonly offsets: Int32Array, blob: Uint8Array) {
+    check(offsets.length >= 1 && offsets[0] === 0 && offsets[offsets.length - 1] === blob.length, "BAD_SHAPE", `decode offsets must run from 0 to the ${blob.length} bytes of the blob`);
+    const { heap } = kernels;
+    this.offsetsPtr = heap.alloc(offsets.byteLength);
+    this.blobPtr = heap.alloc(Math.max(blob.length, 1));
+    heap.i32(this.offsetsPtr, offsets.length).set(offsets);
+    heap.u8(this.blobPtr, blob.length).set(blob);
+  }
+
+  /**
+   * Concatenates the bytes of `ids` (each in [0, offsets.length - 1)) and hands them to `use` as a view of wasm
+   * memory, valid only during the call.
+   */
+  gather<T>(ids: ArrayLike<number>, use: (view: Uint8Array) => T): T {
+    const n = ids.length;
+    const offsets = this.offsets;
+    const limit = offsets.length - 1;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      check(id >= 0 && id < limit && id === (id | 0), "OUT_OF_RANGE", () => `token id ${id} at ${i} is outside the decode table (0..${limit - 1})`);
+      bytes += offsets[id + 1] - offsets[id];
+    }
+    const { heap, exports } = this.kernels;
+    const idsPtr = heap.alloc(Math.max(n, 1) * 4);
+    const outPtr = heap.alloc(Math.max(bytes, 1));
+    try {
+      heap.i32(idsPtr, n).set(ids);
+      exports.bpe_gather(outPtr, idsPtr, n, this.offsetsPtr, this.blobPtr);
+      return use(heap.u8(outPtr, bytes));
+    } finally {
+      heap.free(idsPtr);
+      heap.free(outPtr);
+    }
+  }
+
+  free(): void {
+    this.kernels.heap.free(this.offsetsPtr);
+    this.kernels.heap.free(this.blobPtr);
+  }
+}

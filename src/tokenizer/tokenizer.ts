@@ -4,6 +4,7 @@
 import { TinyLMError, check } from "../errors.js";
 import { BpeModel } from "./bpe.js";
 import type { Kernels } from "../kernels/module.js";
+import { BpeGatherKernel } from "../kernels/bpe.js";
 import { utf8, utf8Decoder } from "./bytes.js";
 import { ByteLevelDecoder, byteLevelTokenBytes, type Decoder } from "./decoders.js";
 import { MAX_ID, partsFromJSON, trailingByteLevel, type AddedToken, type TokenizerParts } from "./json.js";
@@ -57,6 +58,7 @@ export class Tokenizer {
   private readonly offsets: Int32Array | null = null;
   private readonly blob: Uint8Array | null = null;
   private readonly known: Uint8Array;
+  private gatherKernel: BpeGatherKernel | null = null;
 
   constructor(parts: TokenizerParts) {
     check(parts && parts.model !== undefined, "BAD_ARGUMENT", "a Tokenizer needs a model");
@@ -182,6 +184,10 @@ export class Tokenizer {
 
   /** Ids → text. Invalid UTF-8 becomes U+FFFD; a leading BOM is kept. */
   decode(ids: ArrayLike<number>): string {
+    if (this.gatherKernel !== null) {
+      this.checkIds(ids);
+      return this.gatherKernel.gather(ids, (view) => utf8Decoder.decode(view));
+    }
     if (this.blob !== null) return utf8Decoder.decode(this.gather(ids));
     this.checkIds(ids);
     const tokens: string[] = [];
@@ -191,15 +197,21 @@ export class Tokenizer {
 
   /** Ids → the bytes they stand for (byte-level tokenizers); others give the UTF-8 of decode(ids). */
   decodeBytes(ids: ArrayLike<number>): Uint8Array {
+    if (this.gatherKernel !== null) {
+      this.checkIds(ids);
+      return this.gatherKernel.gather(ids, (view) => view.slice());
+    }
     return this.blob !== null ? this.gather(ids) : utf8(this.decode(ids));
   }
 
   /**
-   * Runs BPE merges of uncached pieces in the wasm kernels (one call per encode), or back in JS with null. Output is
-   * identical either way; the wasm path pays off on text with many new words (a cold cache), see bench/tokenizer.ts.
+   * Runs BPE merges of uncached pieces (one call per encode) and the byte gathering of decode in the wasm kernels, or
+   * back in JS with null. Output is identical either way; see bench/tokenizer.ts for when it pays.
    */
   useKernels(kernels: Kernels | null): this {
     if (this.model instanceof BpeModel) this.model.useKernels(kernels);
+    this.gatherKernel?.free();
+    this.gatherKernel = kernels !== null && this.blob !== null ? new BpeGatherKernel(kernels, this.offsets!, this.blob) : null;
     return this;
   }
 
@@ -334,7 +346,7 @@ export class Tokenizer {
     const known = this.known;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i];
-      if (!(id >= 0 && id < known.length && known[id] === 1 && Number.isInteger(id))) {
+      if (known[id] !== 1 || id !== (id | 0)) {
         throw new TinyLMError("OUT_OF_RANGE", `token id ${id} at position ${i} is not in this tokenizer's vocabulary (0..${known.length - 1})`);
       }
     }

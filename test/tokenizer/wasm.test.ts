@@ -24,6 +24,11 @@ describe("BPE merges in wasm", () => {
       if (text.length <= 10000) expect(tok.encode(text), JSON.stringify(text.slice(0, 30))).toEqual(Array.from(ref.encode(text)));
       expect(tok.decode(tok.encode(text))).toBe(text);
     }
+    // decode gathers bytes in wasm: the same bytes as tiktoken, the same checks as the JS path
+    const ids = tok.encode(brown.slice(0, 200_000), { allowedSpecial: "all" });
+    expect(tok.decodeBytes(ids)).toEqual(ref.decode(Uint32Array.from(ids)));
+    expect(tok.decode([...ids, 100257])).toBe(brown.slice(0, 200_000) + "<|endoftext|>");
+    for (const bad of [[100256], [-1], [0.5], [1e9]]) expect(() => tok.decode(bad)).toThrow(TinyLMError);
     ref.free();
   });
 
