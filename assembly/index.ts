@@ -10,7 +10,7 @@ export { attention_forward, attention_backward } from "./attention";
 export { rope } from "./rope";
 export { embedding_forward, embedding_backward } from "./embedding";
 export { vec_add, vec_scale, vec_axpy } from "./elementwise";
-export { bpe_merge_batch, bpe_work_ints } from "./bpe";
+export { bpe_merge_batch, bpe_work_ints, bpe_gather } from "./bpe";
 export { quantize_rows, dequantize_rows, qmatmul, qmatmul_work_bytes } from "./quant";
 
 /** First byte after static data; the TypeScript heap hands out memory from here. */

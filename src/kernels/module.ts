@@ -61,6 +61,7 @@ export interface KernelExports {
   // assembly/bpe.ts
   bpe_merge_batch(out: number, outStarts: number, syms: number, starts: number, n: number, table: number, mask: number, work: number): void;
   bpe_work_ints(maxLen: number): number;
+  bpe_gather(out: number, ids: number, n: number, offsets: number, blob: number): void;
   // assembly/quant.ts (type = ggml type id: Q4_0 2, Q4_1 3, Q8_0 8)
   quantize_rows(dst: number, src: number, type: number, rows: number, cols: number): number;
   dequantize_rows(dst: number, src: number, type: number, rows: number, cols: number): void;
