@@ -183,13 +183,16 @@ export async function runBrowserBench(opts: BenchOptions): Promise<string> {
       const rate = (xs: Round[], key: keyof Round, pick: (v: number[]) => number) => (key === "pp" ? ppTokens : tgTokens) / pick(xs.map((x) => x[key]));
       const bestOf = (v: number[]) => Math.min(...v);
       const fast = theirs.get(true)!;
+      const bytes = parameterTable(config).total * 4;
       const oPP = rate(ours, "pp", bestOf), oTG = rate(ours, "tg", bestOf), tPP = rate(fast.rounds, "pp", bestOf), tTG = rate(fast.rounds, "tg", bestOf);
       rows.push([`${preset} F32 (${(parameterTable(config).total / 1e6).toFixed(1)}M)`, oPP.toFixed(0), tPP.toFixed(0), ratioCell(oPP, tPP, PP_TARGET),
         oTG.toFixed(0), tTG.toFixed(0), ratioCell(oTG, tTG, TG_TARGET)]);
       const med = (xs: Round[]) => `PP ${rate(xs, "pp", median).toFixed(0)} / TG ${rate(xs, "tg", median).toFixed(0)}`;
       notes.push(`- ${preset}, medians of the rounds: tinylm ${med(ours)}; wllama ${med(fast.rounds)}, by the page's clock `
         + `(adds the worker round trip) ${med(fast.wall)}`
-        + (theirs.has(false) ? `; wllama with flash attention off ${med(theirs.get(false)!.rounds)}` : ""));
+        + (theirs.has(false) ? `; wllama with flash attention off ${med(theirs.get(false)!.rounds)}` : "")
+        // Each TG step reads every weight once: at F32 that is a memory-bandwidth race, which co-tenants of the machine slow.
+        + `; TG reads ${(bytes / 1e6).toFixed(0)} MB of weights per token: tinylm ${(oTG * bytes / 1e9).toFixed(0)} GB/s, wllama ${(tTG * bytes / 1e9).toFixed(0)} GB/s`);
     }
     return [
       `Inference in one headless Chromium ${version} page, single thread, F32, the same GGUF file for both: tinylm `
