@@ -90,16 +90,20 @@ export function bytesToByteLevel(bytes: Uint8Array): string {
   return s;
 }
 
+// char code → byte for GPT-2's alphabet (every character of it is below U+0144), -1 elsewhere.
+const CODE_TO_BYTE = new Int16Array(0x144).fill(-1);
+CHAR_TO_BYTE.forEach((b, ch) => (CODE_TO_BYTE[ch.charCodeAt(0)] = b));
+
 /** Byte-level string → bytes, or undefined if some character is outside the 256-character alphabet. */
 export function byteLevelToBytes(s: string): Uint8Array | undefined {
   const out = new Uint8Array(s.length);
-  let n = 0;
-  for (const ch of s) {
-    const b = CHAR_TO_BYTE.get(ch);
-    if (b === undefined) return undefined;
-    out[n++] = b;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const b = c < 0x144 ? CODE_TO_BYTE[c] : -1;
+    if (b < 0) return undefined;
+    out[i] = b;
   }
-  return out.subarray(0, n);
+  return out;
 }
 
 /** base64 → bytes without atob's Latin-1 string detour (runs in every runtime). */

@@ -38,14 +38,16 @@ export function trailingByteLevel(p: PreTokenizer | null | undefined): ByteLevel
 
 function vocabMap(v: unknown, what: string): Map<string, number> {
   check(v !== null && typeof v === "object" && !Array.isArray(v), "BAD_FILE", `${what} vocab must be an object of token → id`);
+  const obj = v as Record<string, unknown>;
   const vocab = new Map<string, number>();
-  const owner = new Map<number, string>();
-  for (const [t, id] of Object.entries(v as Record<string, unknown>)) {
-    check(Number.isInteger(id) && (id as number) >= 0 && (id as number) < MAX_ID, "BAD_FILE", `${what} vocab gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}, not an integer in [0, ${MAX_ID})`);
-    const other = owner.get(id as number);
+  const owner: (string | undefined)[] = [];
+  for (const t in obj) {
+    const id = obj[t] as number;
+    check(Number.isInteger(id) && id >= 0 && id < MAX_ID, "BAD_FILE", () => `${what} vocab gives ${JSON.stringify(t)} the id ${JSON.stringify(id)}, not an integer in [0, ${MAX_ID})`);
+    const other = owner[id];
     check(other === undefined, "BAD_FILE", () => `${what} vocab gives id ${id} to both ${JSON.stringify(other)} and ${JSON.stringify(t)}`);
-    owner.set(id as number, t);
-    vocab.set(t, id as number);
+    owner[id] = t;
+    vocab.set(t, id);
   }
   return vocab;
 }
