@@ -55,13 +55,16 @@ window.bench = {
     return { pp, tg: tgSeconds };
   },
 
-  /** Loads the GGUF into wllama: one thread, no WebGPU, flash attention off, batch large enough for the whole prompt. */
+  /**
+   * Loads the GGUF into wllama: one thread, no WebGPU, one sequence, a batch that holds the whole prompt; `overrides`
+   * are llama.cpp load parameters (the bench sets flash_attn; true means llama.cpp's "auto").
+   */
   async wllamaLoad(url, verbose, overrides = {}) {
     await wllama?.exit();
     wllama = new Wllama({ default: "/wllama/esm/wasm/wllama.wasm" }, { suppressNativeLog: !verbose, allowOffline: true });
     wllama.setCompat(null); // the compat path fetches a slower build from a CDN; Chromium needs none of it
     const blob = await (await fetch(url)).blob();
-    await wllama.loadModel([blob], { n_threads: 1, n_ctx: 512, n_batch: 512, n_ubatch: 512, n_gpu_layers: 0, n_parallel: 1, flash_attn: false, ...overrides });
+    await wllama.loadModel([blob], { n_threads: 1, n_ctx: 512, n_batch: 512, n_ubatch: 512, n_gpu_layers: 0, n_parallel: 1, ...overrides });
     return { version: Wllama.getLibllamaVersion(), multiThread: wllama.isMultithread() };
   },
 
