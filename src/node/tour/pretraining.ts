@@ -19,26 +19,29 @@ import { SPECIAL, ensureTokenizer } from "./tokenizer.js";
 
 const PROMPT = "The jury said";
 
-/** Our GEMM's GFLOP/s at a training-like shape, for MFU (the benchmark measures it more carefully). */
+/** Our GEMM's GFLOP/s at the benchmark's training shape 256×1024×1024 (best call of ~0.5 s), the MFU denominator. */
 function gemmRate(k: Kernels): number {
-  const [M, N, K] = [256, 512, 512];
-  const A = k.f32(M * K).set(Array.from({ length: M * K }, (_, i) => (i % 7) / 7)), B = k.f32(N * K).set(Array.from({ length: N * K }, (_, i) => (i % 5) / 5));
+  const [M, N, K] = [256, 1024, 1024];
+  const A = k.f32(M * K).set(Float32Array.from({ length: M * K }, (_, i) => (i % 7) / 7));
+  const B = k.f32(N * K).set(Float32Array.from({ length: N * K }, (_, i) => (i % 5) / 5));
   const C = k.f32(M * N);
-  let reps = 0;
-  const start = performance.now();
-  while (performance.now() - start < 300) {
+  let best = Infinity;
+  for (const start = performance.now(); performance.now() - start < 500;) {
+    const t = performance.now();
     gemm(k, C, A, B, { M, N, K, transB: true });
-    reps++;
+    best = Math.min(best, performance.now() - t);
   }
-  const rate = (2 * M * N * K * reps) / ((performance.now() - start) / 1000) / 1e9;
   A.free(); B.free(); C.free();
-  return rate;
+  return (2 * M * N * K) / (best / 1000) / 1e9;
 }
 
+// Sizes chosen by measurement: in the few minutes the tour has, a small, fast model sees more tokens and ends lower
+// than a bigger one (a 3-layer width-128 model reaches held-out perplexity ~52 against the bigram's ~81 on Brown with a
+// 2048-token vocabulary; the 4-layer "micro" preset with 4096 tokens was still above the bigram after the same time).
 function settings(quick: boolean, vocabSize: number): { config: LlamaConfig; steps: number; batchSize: number; evalEvery: number } {
   return quick
-    ? { config: llamaConfig("nano", { vocabSize, contextLength: 64 }), steps: 150, batchSize: 8, evalEvery: 50 }
-    : { config: llamaConfig("micro", { vocabSize, contextLength: 128 }), steps: 600, batchSize: 8, evalEvery: 100 };
+    ? { config: llamaConfig("nano", { vocabSize, contextLength: 64 }), steps: 900, batchSize: 16, evalEvery: 300 }
+    : { config: llamaConfig("micro", { vocabSize, contextLength: 128, nLayers: 3 }), steps: 1500, batchSize: 16, evalEvery: 250 };
 }
 
 /** The tour's base model, pretrained once and shared with later chapters. */
@@ -76,7 +79,7 @@ export const pretrainingChapter: Chapter = {
     const evals: EvalLog[] = [];
     let last = { tokensPerSecond: 0, mfu: 0 };
     const state = await pretrain(model, data, {
-      steps, batchSize, seqLen: T, lr: 3e-3, warmupSteps: Math.floor(steps / 20), evalEvery, evalBatches: 4, seed: 1, gemmGflops: gflops,
+      steps, batchSize, seqLen: T, lr: 1e-2, warmupSteps: Math.floor(steps / 20), evalEvery, evalBatches: 4, seed: 1, gemmGflops: gflops,
       onStep: (s) => {
         last = { tokensPerSecond: s.tokensPerSecond, mfu: s.mfu ?? 0 };
         bar.update(s.step, `loss ${s.loss.toFixed(3)}  ${Math.round(s.tokensPerSecond)} tok/s  MFU ${((s.mfu ?? 0) * 100).toFixed(0)}%`);
@@ -99,8 +102,9 @@ export const pretrainingChapter: Chapter = {
     const stop = { stopIds: [tok.tokenToId(SPECIAL)!], maxTokens: 40, decode: (ids: number[]) => tok.decode(ids) };
     const greedy = await generateAll(model, prompt, stop);
     const sampled = await generateAll(model, prompt, { ...stop, temperature: 0.8, topK: 40, seed: 7 });
-    log(`Greedy:  ${PROMPT}${tok.decode(greedy.ids)}`);
-    log(`Sampled: ${PROMPT}${tok.decode(sampled.ids)}   (temperature 0.8, top-k 40)`);
+    const show = (ids: number[]) => `${PROMPT}${tok.decode(ids)}`.replace(/\s*\n\s*/g, " / ");
+    log(`Greedy:  ${show(greedy.ids)}`);
+    log(`Sampled: ${show(sampled.ids)}   (temperature 0.8, top-k 40)`);
 
     await mkdir(artifacts.outDir, { recursive: true });
     const dir = join(artifacts.outDir, "base");

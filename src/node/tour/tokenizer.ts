@@ -16,7 +16,7 @@ export async function ensureTokenizer(ctx: TourContext): Promise<Tokenizer> {
   a.corpus ??= brownSplits(ctx.quick ? { maxSentences: 20000 } : {});
   if (!a.tokenizer) {
     const bar = ctx.progress("training BPE", 100);
-    const json = await new BpeTrainer({ vocabSize: ctx.quick ? 2048 : 4096, specialTokens: [SPECIAL] }).train(a.corpus.train, {
+    const json = await new BpeTrainer({ vocabSize: ctx.quick ? 1024 : 2048, specialTokens: [SPECIAL] }).train(a.corpus.train, {
       onProgress: (p) => bar.update(Math.floor((100 * p.done) / Math.max(1, p.total)), p.stage),
     });
     bar.done();
