@@ -16,7 +16,7 @@ export { type LlamaConfig, type PresetName, type ParamTensor, PRESETS, BYTES_PER
 export { Llama, KVCache, type LlamaInitOptions } from "./nn/llama.js";
 export { pretrain, evaluate, clipGradients, flopsPerToken, type PretrainOptions, type StepLog, type EvalLog, type TrainState } from "./train/pretrain.js";
 export { learningRate, type LrSchedule } from "./train/schedule.js";
-export { splitTokens, randomBatch, evenBatches, type Batch, type TokenSplits } from "./train/data.js";
+export { splitTokens, randomBatch, evenBatches, encodeLines, type Batch, type TokenSplits } from "./train/data.js";
 export { BigramModel } from "./train/bigram.js";
 export { lossChartSvg, type Curve } from "./train/chart.js";
 export { generate, generateAll, type GenerateOptions, type GenerateResult } from "./generate/generate.js";

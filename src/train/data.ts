@@ -51,3 +51,35 @@ export function evenBatches(tokens: Int32Array, B: number, T: number, count: num
   }
   return batches;
 }
+
+/**
+ * Token ids of text given as a string, lines, or an (async) iterable of lines — a file read line by line, a stream —
+ * each line after the first prefixed by "\n" and, when given, `separator` (an end-of-text special token between documents).
+ */
+export async function encodeLines(
+  tokenizer: { encode(text: string, options?: { allowedSpecial?: string[] }): number[] },
+  input: string | Iterable<string> | AsyncIterable<string>,
+  options: { separator?: string } = {},
+): Promise<Int32Array> {
+  const lines: AsyncIterable<string> | Iterable<string> = typeof input === "string" ? input.split("\n") : input;
+  check(lines !== null && typeof lines === "object" && (Symbol.iterator in lines || Symbol.asyncIterator in lines), "BAD_ARGUMENT",
+    "encodeLines: input must be a string or an iterable of lines");
+  const separator = options.separator;
+  const parts: number[][] = [];
+  let total = 0, first = true;
+  for await (const line of lines) {
+    check(typeof line === "string", "BAD_ARGUMENT", `encodeLines: every line must be a string, got ${typeof line}`);
+    const text = first ? line : `${separator === undefined ? "\n" : `\n${separator}`}${line}`;
+    first = false;
+    const ids = tokenizer.encode(text, separator === undefined ? {} : { allowedSpecial: [separator] });
+    parts.push(ids);
+    total += ids.length;
+  }
+  const out = new Int32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

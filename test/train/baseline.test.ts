@@ -44,3 +44,20 @@ describe("the loss chart", () => {
     }
   });
 });
+
+describe("encodeLines", () => {
+  it("gives the ids of the joined text for a string, an array and an async iterable of lines", async () => {
+    const { encodeLines } = await import("../../src/train/data.js");
+    const tok = { encode: (text: string) => Array.from(text, (c) => c.charCodeAt(0)) };
+    const want = Array.from("ab\ncd\ne", (c) => c.charCodeAt(0));
+    async function* lines() {
+      yield "ab";
+      yield "cd";
+      yield "e";
+    }
+    expect(Array.from(await encodeLines(tok, "ab\ncd\ne"))).toEqual(want);
+    expect(Array.from(await encodeLines(tok, ["ab", "cd", "e"]))).toEqual(want);
+    expect(Array.from(await encodeLines(tok, lines()))).toEqual(want);
+    await expect(encodeLines(tok, 42 as never)).rejects.toThrow(TinyLMError);
+  });
+});
