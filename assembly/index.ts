@@ -11,7 +11,7 @@ export { rope } from "./rope";
 export { embedding_forward, embedding_backward } from "./embedding";
 export { vec_add, vec_scale, vec_axpy } from "./elementwise";
 export { bpe_merge_batch, bpe_work_ints, bpe_gather } from "./bpe";
-export { quantize_rows, dequantize_rows, qmatmul, qmatmul_work_bytes } from "./quant";
+export { quantize_rows, dequantize_rows, quant_pack, quant_unpack, packed_row_bytes, qmatmul, qmatmul_work_bytes } from "./quant";
 
 /** First byte after static data; the TypeScript heap hands out memory from here. */
 export function heap_base(): usize {

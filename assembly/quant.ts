@@ -26,8 +26,8 @@
 //   prefetchers busy (adjacent rows look like one strided stream and defeat it).
 // - M > 1 takes 4 rows of x per weight row, so each weight block is unpacked once for 4 dot products, over a panel
 //   of weight rows small enough to stay in L2 while every group of 4 rows of x passes over it.
-// - Plain SIMD widens 8-bit weights to i16 and uses i32x4.dot_i16x8_s. Q4 nibbles are split inside 16-bit lanes
-//   (one shift and mask per quarter), so the activations are stored de-interleaved to match (even, odd elements).
+// - Plain SIMD widens weights to i16 as it loads them (v128.load8x8_s/u: one instruction each, a mask or a shift
+//   more for Q4 nibbles) and uses i32x4.dot_i16x8_s against activations stored as i16.
 // - Relaxed SIMD uses i16x8.relaxed_dot_i8x16_i7x16_s, whose second operand must be 0..127: Q4 nibbles are, and for
 //   Q8_0 the activations are stored as |q| with the sign moved onto the weights (xor/sub with a stored sign mask).
 //   Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20 returns twice the right value until its optimizing tier runs.
@@ -79,14 +79,6 @@ const MAGIC_BITS: i32 = 0x4b400000;
   return reinterpret<f32>(bits | ((h & 0x8000) << 16));
 }
 
-// The same for four f16 held in the low halves of i32 lanes.
-// @ts-ignore: decorator
-@inline function fromF16x4(h: v128): v128 {
-  const em = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13);
-  const f = f32x4.mul(em, f32x4.splat(reinterpret<f32>(0x77800000)));
-  const special = v128.and(i32x4.ge_s(em, i32x4.splat(0x0f800000)), i32x4.splat(0x7f800000));
-  return v128.or(v128.or(f, special), i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16));
-}
 
 // f16(x) as an f32: the scale value the kernels multiply with.
 // @ts-ignore: decorator
@@ -94,16 +86,6 @@ const MAGIC_BITS: i32 = 0x4b400000;
   return fromF16(toF16(f));
 }
 
-// Four f16 values at p, p + stride, p + 2·stride, p + 3·stride, as f32x4.
-// @ts-ignore: decorator
-@inline function gatherF16(p: usize, stride: usize): v128 {
-  let h = i32x4.splat(0);
-  h = v128.load16_lane(p, h, 0);
-  h = v128.load16_lane(p + stride, h, 2);
-  h = v128.load16_lane(p + 2 * stride, h, 4);
-  h = v128.load16_lane(p + 3 * stride, h, 6);
-  return fromF16x4(h);
-}
 
 // An integer-valued f32x4 (|v| < 2^22) as i32x4.
 // @ts-ignore: decorator
@@ -298,11 +280,16 @@ export function dequantize_rows(dst: usize, src: usize, type: i32, rows: i32, co
 //   sums    nb4 × 4 bytes         Q4_0: 2·Σq as i32 (the −8 of every nibble, spread over 4 lanes)
 //                                 Q4_1: f16(d·Σq) as f32, the ggml Q8_1 "s" term; 0 past nb
 
-// Plain SIMD: 32 i16 (Q8_0 in element order; Q4 de-interleaved as x[0,2..14], x[16,18..30], x[1,3..15], x[17..31]).
+// Plain SIMD: 32 i16 in element order.
 // Relaxed, Q8_0: 32 bytes |q| then 32 bytes of sign masks. Relaxed, Q4: 32 int8 in element order.
 // @ts-ignore: decorator
+@inline function relaxed(type: i32): bool {
+  return ASC_FEATURE_RELAXED_SIMD;
+}
+
+// @ts-ignore: decorator
 @inline function actBytes(type: i32): i32 {
-  return ASC_FEATURE_RELAXED_SIMD && type != Q8_0 ? 32 : 64;
+  return relaxed(type) && type != Q8_0 ? 32 : 64;
 }
 
 // @ts-ignore: decorator
@@ -351,7 +338,7 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
     const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
     const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
     const o = dst + <usize>b * ab;
-    if (ASC_FEATURE_RELAXED_SIMD) {
+    if (relaxed(type)) {
       const lo = i8x16.narrow_i16x8_s(h0, h1), hi = i8x16.narrow_i16x8_s(h2, h3);
       if (type == Q8_0) {
         v128.store(o, i8x16.abs(lo));
@@ -362,16 +349,11 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
         v128.store(o, lo);
         v128.store(o, hi, 16);
       }
-    } else if (type == Q8_0) {
+    } else {
       v128.store(o, h0);
       v128.store(o, h1, 16);
       v128.store(o, h2, 32);
       v128.store(o, h3, 48);
-    } else {
-      v128.store(o, i16x8.shuffle(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
-      v128.store(o, i16x8.shuffle(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 16);
-      v128.store(o, i16x8.shuffle(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 32);
-      v128.store(o, i16x8.shuffle(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
     }
   }
   for (let b = nb; b < nb4; b++) {
@@ -381,139 +363,252 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Block dot products. A weight block is first unpacked into up to four vectors (u(w, 0..3)), which dot() then
-// combines with one activation block into i32x4 partial sums whose lanes add up to Σ q_w·q_x.
+// The packed layout qmatmul reads. Gathering and converting the f16 scales of 4 blocks cost a quarter of the time of a
+// matrix-vector product, so a matrix is repacked once when it is loaded. Each row becomes groups of 4 blocks:
+//   scales  4 f32            f16(d) of each block as f32 (0 for the missing blocks of a last, partial group)
+//   mins    4 f32            Q4_1 only: f16(m) as f32
+//   qs      up to 4 blocks   their quants as they are in the file (32 int8, or 16 bytes of nibbles)
+// Every field is 16-byte aligned, and a row is read front to back as one stream (a separate scale array would be a
+// second stream per row, which measured slower on cold weights). quant_unpack restores the file's blocks bit for bit.
 
 // @ts-ignore: decorator
-@inline function unpack(type: i32, w: usize, i: i32): v128 {
-  if (type == Q8_0) {
-    const v = v128.load(w + 2 + (i >= 2 ? 16 : 0));
-    if (ASC_FEATURE_RELAXED_SIMD) return v; // raw bytes; the sign of x is applied in dot()
-    return (i & 1) == 0 ? i16x8.extend_low_i8x16_s(v) : i16x8.extend_high_i8x16_s(v);
-  }
-  const v = v128.load(w + qsOffset(type));
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    // u0 = q[0..15] (low nibbles), u1 = q[16..31] (high nibbles), as bytes
-    return v128.and(i == 0 ? v : i16x8.shr_u(v, 4), i8x16.splat(0x0f));
-  }
-  // In 16-bit lanes: lane l holds q[2l] | q[2l+16] << 4 | q[2l+1] << 8 | q[2l+17] << 12.
-  const s = i16x8.shr_u(v, <i32>(i == 0 ? 0 : i == 1 ? 4 : i == 2 ? 8 : 12));
-  return i == 3 ? s : v128.and(s, i16x8.splat(0x0f));
+@inline function qsBytes(type: i32): i32 {
+  return type == Q8_0 ? 32 : 16;
+}
+
+// Bytes of a group header (scales, and Q4_1's mins).
+// @ts-ignore: decorator
+@inline function headBytes(type: i32): i32 {
+  return type == Q4_1 ? 32 : 16;
 }
 
 // @ts-ignore: decorator
-@inline function dot(type: i32, u0: v128, u1: v128, u2: v128, u3: v128, a: usize): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    if (type == Q8_0) {
-      const m0 = v128.load(a, 32), m1 = v128.load(a, 48);
-      const s0 = i8x16.sub(v128.xor(u0, m0), m0), s1 = i8x16.sub(v128.xor(u2, m1), m1);
-      // Each i16 lane ≤ 2·127·127, so the two halves are widened before they are added.
-      return i32x4.add(
-        i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s0, v128.load(a))),
-        i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(s1, v128.load(a, 16))));
+@inline function groupBytes(type: i32): i32 {
+  return headBytes(type) + 4 * qsBytes(type);
+}
+
+/** Bytes of one packed row of `cols` values of `type`. */
+export function packed_row_bytes(type: i32, cols: i32): i32 {
+  const nb = cols / QK;
+  return (nb >> 2) * groupBytes(type) + ((nb & 3) != 0 ? headBytes(type) + (nb & 3) * qsBytes(type) : 0);
+}
+
+// Byte offset of block b's scale in a packed row (its min is 16 further, its quants at quantsAt).
+// @ts-ignore: decorator
+@inline function scaleAt(type: i32, b: i32): usize {
+  return <usize>((b >> 2) * groupBytes(type) + (b & 3) * 4);
+}
+
+// @ts-ignore: decorator
+@inline function quantsAt(type: i32, b: i32): usize {
+  return <usize>((b >> 2) * groupBytes(type) + headBytes(type) + (b & 3) * qsBytes(type));
+}
+
+// dst (rows, packed_row_bytes) ← src (rows, cols/32 blocks of `type`) in the file layout.
+export function quant_pack(dst: usize, src: usize, type: i32, rows: i32, cols: i32): void {
+  const nb = cols / QK;
+  const bb = <usize>blockBytes(type), qb = <usize>qsBytes(type), rb = <usize>packed_row_bytes(type, cols);
+  memory.fill(dst, 0, <usize>rows * rb); // the scales of a partial group's missing blocks are 0
+  for (let r = 0; r < rows; r++) {
+    const row = dst + <usize>r * rb;
+    for (let b = 0; b < nb; b++) {
+      const blk = src + (<usize>r * nb + b) * bb;
+      store<f32>(row + scaleAt(type, b), fromF16(load<u16>(blk)));
+      if (type == Q4_1) store<f32>(row + scaleAt(type, b) + 16, fromF16(load<u16>(blk, 2)));
+      memory.copy(row + quantsAt(type, b), blk + qsOffset(type), qb);
     }
-    // Each i16 lane ≤ 2·127·15: both halves fit one i16 sum.
-    return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), u0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), u1)));
   }
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(u0, v128.load(a)), i32x4.dot_i16x8_s(u1, v128.load(a, 16))),
-    i32x4.add(i32x4.dot_i16x8_s(u2, v128.load(a, 32)), i32x4.dot_i16x8_s(u3, v128.load(a, 48))));
 }
 
-// Lane l of v in all four lanes (l is a literal at every call, so this folds to one shuffle).
+// f16 bits of an f32 that came from an f16: exact, and NaN payloads survive.
 // @ts-ignore: decorator
-@inline function lane(v: v128, l: i32): v128 {
-  return l == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : l == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1)
-    : l == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
+@inline function backToF16(f: f32): u16 {
+  const bits = reinterpret<u32>(f);
+  if ((bits & 0x7f800000) == 0x7f800000) return <u16>(((bits >> 16) & 0x8000) | 0x7c00 | ((bits >> 13) & 0x3ff));
+  return <u16>toF16(f);
 }
 
-// Integer partial sums of an unpacked weight block against activation block a, with Q4_0's −8·Σq_x folded in.
-// @ts-ignore: decorator
-@inline function sums(type: i32, u0: v128, u1: v128, u2: v128, u3: v128, a: usize, sum: usize): v128 {
-  const p = dot(type, u0, u1, u2, u3, a);
-  return type == Q4_0 ? i32x4.sub(p, v128.load32_splat(sum)) : p;
+// dst (rows, cols/32 blocks of `type`) in the file layout ← src packed by quant_pack.
+export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols: i32): void {
+  const nb = cols / QK;
+  const bb = <usize>blockBytes(type), qb = <usize>qsBytes(type), rb = <usize>packed_row_bytes(type, cols);
+  for (let r = 0; r < rows; r++) {
+    const row = src + <usize>r * rb;
+    for (let b = 0; b < nb; b++) {
+      const blk = dst + (<usize>r * nb + b) * bb;
+      store<u16>(blk, backToF16(load<f32>(row + scaleAt(type, b))));
+      if (type == Q4_1) store<u16>(blk, backToF16(load<f32>(row + scaleAt(type, b) + 16)), 2);
+      memory.copy(blk + qsOffset(type), row + quantsAt(type, b), qb);
+    }
+  }
 }
 
-// acc + scale · Σ q_w·q_x for weight block w against activation block a.
+// ---------------------------------------------------------------------------------------------------------------
+// Block dot products, compiled once per weight format: the format is a type parameter (i8 = Q8_0, u8 = Q4_0,
+// u16 = Q4_1), so every branch on it is decided at compile time. (An i32 format passed through the inlined helpers
+// was not constant-folded by the optimizer, and the per-block branches cost a third of the speed.)
+
 // @ts-ignore: decorator
-@inline function blockTerm(type: i32, w: usize, a: usize, sum: usize, scale: v128, acc: v128): v128 {
-  const p = sums(type, unpack(type, w, 0), unpack(type, w, 1), unpack(type, w, 2), unpack(type, w, 3), a, sum);
-  return madd(f32x4.convert_i32x4_s(p), scale, acc);
+@inline function fmt<T>(): i32 {
+  return isSigned<T>() ? Q8_0 : sizeof<T>() == 1 ? Q4_0 : Q4_1;
 }
 
-// y0 = x·w0, y1 = x·w1 for one activation row xa and two weight rows (nb blocks each).
+// The quants of the weight block at q unpacked into up to four vectors u0..u3, which dot() combines with one activation
+// block. Plain SIMD: u_i = q[8i .. 8i+7] as i16. Relaxed, Q4: u0 = q[0..15], u1 = q[16..31] as bytes.
+// Q4 byte j holds q[j] | q[j+16] << 4: the low nibbles are q[0..15], the high ones q[16..31]; load8x8_u widens
+// bytes to i16 as it loads them.
 // @ts-ignore: decorator
-@inline function rowPair(type: i32, y0: usize, y1: usize, xa: usize, w0: usize, w1: usize, nb: i32): void {
-  const bb = <usize>blockBytes(type);
-  const ab = <usize>actBytes(type);
-  const scales = xa + <usize>nb * ab;
-  const sumv = scales + <usize>((nb + 3) & ~3) * 4;
+@inline function u0<T>(q: usize): v128 {
+  if (fmt<T>() == Q8_0) {
+    if (ASC_FEATURE_RELAXED_SIMD) return v128.load(q);
+    return i16x8.extend_low_i8x16_s(v128.load(q));
+  }
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.and(v128.load(q), i8x16.splat(0x0f));
+  return v128.and(v128.load8x8_u(q), i16x8.splat(0x0f));
+}
+// @ts-ignore: decorator
+@inline function u1<T>(q: usize): v128 {
+  if (fmt<T>() == Q8_0) {
+    if (ASC_FEATURE_RELAXED_SIMD) return v128.load(q, 16);
+    return i16x8.extend_high_i8x16_s(v128.load(q));
+  }
+  if (ASC_FEATURE_RELAXED_SIMD) return v128.and(i16x8.shr_u(v128.load(q), 4), i8x16.splat(0x0f));
+  return v128.and(v128.load8x8_u(q, 8), i16x8.splat(0x0f));
+}
+// @ts-ignore: decorator
+@inline function u2<T>(q: usize): v128 {
+  if (fmt<T>() == Q8_0) {
+    if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
+    return i16x8.extend_low_i8x16_s(v128.load(q, 16));
+  }
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
+  return i16x8.shr_u(v128.load8x8_u(q), 4);
+}
+// @ts-ignore: decorator
+@inline function u3<T>(q: usize): v128 {
+  if (fmt<T>() == Q8_0) {
+    if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
+    return i16x8.extend_high_i8x16_s(v128.load(q, 16));
+  }
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
+  return i16x8.shr_u(v128.load8x8_u(q, 8), 4);
+}
+
+// i32x4 partial sums adding up to Σ q_w·q_x over one block (activation block a); Q4_0's −8·Σq_x (at sum) folded in.
+// @ts-ignore: decorator
+@inline function dot<T>(a0: v128, a1: v128, a2: v128, a3: v128, a: usize, sum: usize): v128 {
+  let p: v128;
+  if (ASC_FEATURE_RELAXED_SIMD && fmt<T>() == Q8_0) {
+    // relaxed_dot needs its second operand in 0..127: the activations are stored as |q| and a sign mask, and the
+    // sign moves onto the weights. Each i16 lane ≤ 2·127·127, so the halves are widened before they are added.
+    const m0 = v128.load(a, 32), m1 = v128.load(a, 48);
+    const ones = i16x8.splat(1);
+    p = i32x4.add(
+      i32x4.dot_i16x8_s(ones, i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(a0, m0), m0), v128.load(a))),
+      i32x4.dot_i16x8_s(ones, i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(a1, m1), m1), v128.load(a, 16))));
+  } else if (ASC_FEATURE_RELAXED_SIMD && fmt<T>() != Q8_0) {
+    // Each i16 lane ≤ 2·127·15: both halves fit one i16 sum. dot with ones widens pairs (cheaper than extadd here).
+    p = i32x4.dot_i16x8_s(i16x8.splat(1), i16x8.add(
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), a0), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a, 16), a1)));
+  } else {
+    p = i32x4.add(
+      i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(a)), i32x4.dot_i16x8_s(a1, v128.load(a, 16))),
+      i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(a, 32)), i32x4.dot_i16x8_s(a3, v128.load(a, 48))));
+  }
+  return fmt<T>() == Q4_0 ? i32x4.sub(p, v128.load32_splat(sum)) : p;
+}
+
+// @ts-ignore: decorator
+@inline function blockSums<T>(q: usize, a: usize, sum: usize): v128 {
+  return dot<T>(u0<T>(q), u1<T>(q), u2<T>(q), u3<T>(q), a, sum);
+}
+
+// Lanes 0,1 ← p's lanes folded in half, lanes 2,3 ← q's: two blocks' partial sums halfway reduced.
+// @ts-ignore: decorator
+@inline function halves(p: v128, q: v128): v128 {
+  return i32x4.add(i32x4.shuffle(p, q, 0, 1, 4, 5), i32x4.shuffle(p, q, 2, 3, 6, 7));
+}
+
+// The four block totals from halves(p0, p1) and halves(p2, p3): lane l = Σ of block l's partial sums.
+// @ts-ignore: decorator
+@inline function lanes(t: v128, u: v128): v128 {
+  return i32x4.add(i32x4.shuffle(t, u, 0, 2, 4, 6), i32x4.shuffle(t, u, 1, 3, 5, 7));
+}
+
+// y0 = x·w0, y1 = x·w1 for one activation row xa and two packed weight rows (nb blocks each).
+// @ts-ignore: decorator
+@inline function rowPair<T>(y0: usize, y1: usize, xa: usize, w0: usize, w1: usize, nb: i32): void {
+  const type = fmt<T>();
+  const qb = <usize>qsBytes(type), ab = <usize>actBytes(type), hb = <usize>headBytes(type), gb = <usize>groupBytes(type);
+  const scales = xa + <usize>nb * ab, sumv = scales + <usize>((nb + 3) & ~3) * 4;
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  // Four blocks at a time: their integer sums are reduced across lanes into one i32x4 (lane l = block l) and scaled
+  // by one vector of four f16(dw)·f16(dx) products (exact in f32).
   let b = 0;
   for (; b + 4 <= nb; b += 4) {
-    const o = <usize>b;
-    const dx = v128.load(scales + o * 4);
-    const wa = w0 + o * bb, wb = w1 + o * bb, a = xa + o * ab, u = sumv + o * 4;
-    const s0 = f32x4.mul(gatherF16(wa, bb), dx);
-    const s1 = f32x4.mul(gatherF16(wb, bb), dx);
+    const g0 = w0 + <usize>(b >> 2) * gb, g1 = w1 + <usize>(b >> 2) * gb;
+    const dx = v128.load(scales + <usize>b * 4);
+    const qa = g0 + hb, qc = g1 + hb, a = xa + <usize>b * ab, u = sumv + <usize>b * 4;
     if (type == Q4_1) {
       const sx = v128.load(u);
-      acc0 = madd(gatherF16(wa + 2, bb), sx, acc0);
-      acc1 = madd(gatherF16(wb + 2, bb), sx, acc1);
+      acc0 = madd(v128.load(g0, 16), sx, acc0);
+      acc1 = madd(v128.load(g1, 16), sx, acc1);
     }
-    acc0 = blockTerm(type, wa, a, u, lane(s0, 0), acc0);
-    acc1 = blockTerm(type, wb, a, u, lane(s1, 0), acc1);
-    acc0 = blockTerm(type, wa + bb, a + ab, u + 4, lane(s0, 1), acc0);
-    acc1 = blockTerm(type, wb + bb, a + ab, u + 4, lane(s1, 1), acc1);
-    acc0 = blockTerm(type, wa + 2 * bb, a + 2 * ab, u + 8, lane(s0, 2), acc0);
-    acc1 = blockTerm(type, wb + 2 * bb, a + 2 * ab, u + 8, lane(s1, 2), acc1);
-    acc0 = blockTerm(type, wa + 3 * bb, a + 3 * ab, u + 12, lane(s0, 3), acc0);
-    acc1 = blockTerm(type, wb + 3 * bb, a + 3 * ab, u + 12, lane(s1, 3), acc1);
+    const a0 = blockSums<T>(qa, a, u), c0 = blockSums<T>(qc, a, u);
+    const a1 = blockSums<T>(qa + qb, a + ab, u + 4), c1 = blockSums<T>(qc + qb, a + ab, u + 4);
+    const ta = halves(a0, a1), tc = halves(c0, c1);
+    const a2 = blockSums<T>(qa + 2 * qb, a + 2 * ab, u + 8), c2 = blockSums<T>(qc + 2 * qb, a + 2 * ab, u + 8);
+    const a3 = blockSums<T>(qa + 3 * qb, a + 3 * ab, u + 12), c3 = blockSums<T>(qc + 3 * qb, a + 3 * ab, u + 12);
+    acc0 = madd(f32x4.convert_i32x4_s(lanes(ta, halves(a2, a3))), f32x4.mul(v128.load(g0), dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(lanes(tc, halves(c2, c3))), f32x4.mul(v128.load(g1), dx), acc1);
   }
-  // The last nb mod 4 blocks, one at a time with splatted scales.
+  // The blocks of a last, partial group, one at a time.
   for (; b < nb; b++) {
-    const o = <usize>b;
-    const dx = f32x4.splat(load<f32>(scales + o * 4));
-    const wa = w0 + o * bb, wb = w1 + o * bb, a = xa + o * ab, u = sumv + o * 4;
+    const dx = v128.load32_splat(scales + <usize>b * 4);
+    const a = xa + <usize>b * ab, u = sumv + <usize>b * 4;
+    const s0 = w0 + scaleAt(type, b), s1 = w1 + scaleAt(type, b);
     if (type == Q4_1) {
       const sx = v128.load32_zero(u);
-      acc0 = madd(f32x4.splat(fromF16(load<u16>(wa, 2))), sx, acc0);
-      acc1 = madd(f32x4.splat(fromF16(load<u16>(wb, 2))), sx, acc1);
+      acc0 = madd(v128.load32_splat(s0, 16), sx, acc0);
+      acc1 = madd(v128.load32_splat(s1, 16), sx, acc1);
     }
-    acc0 = blockTerm(type, wa, a, u, f32x4.mul(f32x4.splat(fromF16(load<u16>(wa))), dx), acc0);
-    acc1 = blockTerm(type, wb, a, u, f32x4.mul(f32x4.splat(fromF16(load<u16>(wb))), dx), acc1);
+    acc0 = madd(f32x4.convert_i32x4_s(blockSums<T>(w0 + quantsAt(type, b), a, u)), f32x4.mul(v128.load32_splat(s0), dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(blockSums<T>(w1 + quantsAt(type, b), a, u)), f32x4.mul(v128.load32_splat(s1), dx), acc1);
   }
   store<f32>(y0, hsum4(acc0));
   store<f32>(y1, hsum4(acc1));
 }
 
-// y[r·ldy] = x_r·w for the four activation rows xa + r·xs and one weight row w. Each weight block is unpacked once
-// for the four rows; its scale is converted once as a scalar.
+// One block of one activation row in rowsQuad: acc + Σ q_w·q_x · f16(dw)·f16(dx), plus Q4_1's m·s.
 // @ts-ignore: decorator
-@inline function rowsQuad(type: i32, y: usize, ldy: usize, xa: usize, xs: usize, w: usize, nb: i32): void {
-  const bb = <usize>blockBytes(type);
+@inline function quadTerm<T>(x: usize, k: usize, ab: usize, so: usize, uo: usize, dw: v128, m: v128,
+  a0: v128, a1: v128, a2: v128, a3: v128, acc: v128): v128 {
+  const u = x + uo + k * 4;
+  if (fmt<T>() == Q4_1) acc = madd(m, v128.load32_zero(u), acc);
+  const scale = f32x4.mul(dw, v128.load32_splat(x + so + k * 4));
+  return madd(f32x4.convert_i32x4_s(dot<T>(a0, a1, a2, a3, x + k * ab, u)), scale, acc);
+}
+
+// y[r·ldy] = x_r·w for the four activation rows xa + r·xs and one packed weight row w: each weight block is unpacked
+// once for the four rows.
+// @ts-ignore: decorator
+@inline function rowsQuad<T>(y: usize, ldy: usize, xa: usize, xs: usize, w: usize, nb: i32): void {
+  const type = fmt<T>();
   const ab = <usize>actBytes(type);
-  const so = <usize>nb * ab; // scales, relative to the start of a row of activations
-  const uo = so + <usize>((nb + 3) & ~3) * 4; // sums
+  const so = <usize>nb * ab; // activation scales, relative to the start of a row of activations
+  const uo = so + <usize>((nb + 3) & ~3) * 4; // activation sums
   const x0 = xa, x1 = xa + xs, x2 = xa + 2 * xs, x3 = xa + 3 * xs;
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0), acc2 = f32x4.splat(0), acc3 = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const k = <usize>b;
-    const wb = w + k * bb, ao = k * ab, sk = so + k * 4, uk = uo + k * 4;
-    const dw = f32x4.splat(fromF16(load<u16>(wb)));
-    if (type == Q4_1) {
-      const m = f32x4.splat(fromF16(load<u16>(wb, 2)));
-      acc0 = madd(m, v128.load32_zero(x0 + uk), acc0);
-      acc1 = madd(m, v128.load32_zero(x1 + uk), acc1);
-      acc2 = madd(m, v128.load32_zero(x2 + uk), acc2);
-      acc3 = madd(m, v128.load32_zero(x3 + uk), acc3);
-    }
-    const u0 = unpack(type, wb, 0), u1 = unpack(type, wb, 1), u2 = unpack(type, wb, 2), u3 = unpack(type, wb, 3);
-    acc0 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x0 + ao, x0 + uk)), f32x4.mul(dw, v128.load32_splat(x0 + sk)), acc0);
-    acc1 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x1 + ao, x1 + uk)), f32x4.mul(dw, v128.load32_splat(x1 + sk)), acc1);
-    acc2 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x2 + ao, x2 + uk)), f32x4.mul(dw, v128.load32_splat(x2 + sk)), acc2);
-    acc3 = madd(f32x4.convert_i32x4_s(sums(type, u0, u1, u2, u3, x3 + ao, x3 + uk)), f32x4.mul(dw, v128.load32_splat(x3 + sk)), acc3);
+    const q = w + quantsAt(type, b), sc = w + scaleAt(type, b);
+    const dw = v128.load32_splat(sc);
+    const m = type == Q4_1 ? v128.load32_splat(sc, 16) : dw;
+    const a0 = u0<T>(q), a1 = u1<T>(q), a2 = u2<T>(q), a3 = u3<T>(q);
+    acc0 = quadTerm<T>(x0, k, ab, so, uo, dw, m, a0, a1, a2, a3, acc0);
+    acc1 = quadTerm<T>(x1, k, ab, so, uo, dw, m, a0, a1, a2, a3, acc1);
+    acc2 = quadTerm<T>(x2, k, ab, so, uo, dw, m, a0, a1, a2, a3, acc2);
+    acc3 = quadTerm<T>(x3, k, ab, so, uo, dw, m, a0, a1, a2, a3, acc3);
   }
   store<f32>(y, hsum4(acc0));
   store<f32>(y + ldy, hsum4(acc1));
@@ -527,22 +622,21 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
   return f32x4.extract_lane(f32x4.add(s, i32x4.shuffle(s, s, 1, 0, 3, 2)), 0);
 }
 
-
 // Weight rows per panel for M > 1: about 256 KB of weights, which stay in L2 while all rows of x pass over them.
 const PANEL_BYTES: i32 = 256 * 1024;
 
-// y (M,N) = x (M,K) · Wᵀ, W (N,K) in blocks of `type`; work holds qmatmul_work_bytes(type, M, K) bytes.
+// y (M,N) = x (M,K) · Wᵀ, W (N,K) packed by quant_pack; work holds qmatmul_work_bytes(type, M, K) bytes.
 export function qmatmul(y: usize, x: usize, w: usize, type: i32, M: i32, N: i32, K: i32, work: usize): void {
-  if (type == Q8_0) qmatmulT(Q8_0, y, x, w, M, N, K, work);
-  else if (type == Q4_0) qmatmulT(Q4_0, y, x, w, M, N, K, work);
-  else qmatmulT(Q4_1, y, x, w, M, N, K, work);
+  if (type == Q8_0) qmatmulT<i8>(y, x, w, M, N, K, work);
+  else if (type == Q4_0) qmatmulT<u8>(y, x, w, M, N, K, work);
+  else qmatmulT<u16>(y, x, w, M, N, K, work);
 }
 
-// @ts-ignore: decorator
-@inline function qmatmulT(type: i32, y: usize, x: usize, w: usize, M: i32, N: i32, K: i32, work: usize): void {
+function qmatmulT<T>(y: usize, x: usize, w: usize, M: i32, N: i32, K: i32, work: usize): void {
+  const type = fmt<T>();
   const nb = K / QK;
   const xs = <usize>actRowBytes(type, K);
-  const ws = <usize>(nb * blockBytes(type));
+  const ws = <usize>packed_row_bytes(type, K);
   for (let i = 0; i < M; i++) quantizeActivations(work + <usize>i * xs, x + <usize>i * K * 4, type, K);
   const M4 = M & ~3;
   if (M4 > 0) {
@@ -551,7 +645,7 @@ export function qmatmul(y: usize, x: usize, w: usize, type: i32, M: i32, N: i32,
       const n1 = min(N, n0 + panel);
       for (let i = 0; i < M4; i += 4) {
         for (let n = n0; n < n1; n++) {
-          rowsQuad(type, y + (<usize>i * N + n) * 4, <usize>N * 4, work + <usize>i * xs, xs, w + <usize>n * ws, nb);
+          rowsQuad<T>(y + (<usize>i * N + n) * 4, <usize>N * 4, work + <usize>i * xs, xs, w + <usize>n * ws, nb);
         }
       }
     }
@@ -561,11 +655,11 @@ export function qmatmul(y: usize, x: usize, w: usize, type: i32, M: i32, N: i32,
   for (let i = M4; i < M; i++) {
     const yi = y + <usize>i * N * 4, xa = work + <usize>i * xs;
     for (let n = 0; n < half; n++) {
-      rowPair(type, yi + <usize>n * 4, yi + <usize>(n + half) * 4, xa, w + <usize>n * ws, w + <usize>(n + half) * ws, nb);
+      rowPair<T>(yi + <usize>n * 4, yi + <usize>(n + half) * 4, xa, w + <usize>n * ws, w + <usize>(n + half) * ws, nb);
     }
     if (N & 1) {
       const last = w + <usize>(N - 1) * ws;
-      rowPair(type, yi + <usize>(N - 1) * 4, yi + <usize>(N - 1) * 4, xa, last, last, nb);
+      rowPair<T>(yi + <usize>(N - 1) * 4, yi + <usize>(N - 1) * 4, xa, last, last, nb);
     }
   }
 }

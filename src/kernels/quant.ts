@@ -98,7 +98,11 @@ export function qmatmulWorkBytes(k: Kernels, type: QuantType, M: number, K: numb
   return k.exports.qmatmul_work_bytes(f.ggmlType, M, K);
 }
 
-/** A (rows, cols) weight matrix held in the wasm heap as llama.cpp blocks: row r is cols/32 blocks at r · rowBytes. */
+/**
+ * A (rows, cols) weight matrix in the wasm heap, quantized as `type`. Held in a runtime layout (per row: the block
+ * scales as f32, then the quants as they are in the file; see assembly/quant.ts) that qmatmul reads fastest; the same
+ * size as the file's blocks plus 2 bytes per block (4 for Q4_1). toBytes() gives the file's blocks back bit for bit.
+ */
 export class QuantizedMatrix {
   readonly k: Kernels;
   readonly type: QuantType;
@@ -106,20 +110,26 @@ export class QuantizedMatrix {
   readonly rows: number;
   /** K: input features (GGUF ne[0]), a multiple of 32. */
   readonly cols: number;
-  /** The blocks, rows · rowBytes bytes. */
-  readonly data: HeapArray<"u8">;
+  /** The packed rows, rows · packedRowBytes bytes. */
+  readonly packed: HeapArray<"u8">;
 
-  private constructor(k: Kernels, type: QuantType, rows: number, cols: number, data: HeapArray<"u8">) {
+  private constructor(k: Kernels, type: QuantType, rows: number, cols: number, blocks: HeapArray<"u8">) {
     this.k = k;
     this.type = type;
     this.rows = rows;
     this.cols = cols;
-    this.data = data;
+    this.packed = new HeapArray(k.heap, "u8", rows * this.packedRowBytes);
+    k.exports.quant_pack(this.packed.ptr, blocks.ptr, QUANT_FORMATS[type].ggmlType, rows, cols);
   }
 
-  /** Bytes per row. */
+  /** Bytes per row in the file layout (cols/32 blocks). */
   get rowBytes(): number {
     return (this.cols / 32) * QUANT_FORMATS[this.type].blockBytes;
+  }
+
+  /** Bytes per row in the heap. */
+  get packedRowBytes(): number {
+    return this.k.exports.packed_row_bytes(QUANT_FORMATS[this.type].ggmlType, this.cols);
   }
 
   /** Quantizes f32 weights (rows, cols), row-major, with llama.cpp's reference rounding. */
@@ -130,19 +140,17 @@ export class QuantizedMatrix {
     check(inHeap || values instanceof Float32Array, "BAD_ARGUMENT", "QuantizedMatrix.fromF32: values must be a Float32Array or a HeapArray<\"f32\">");
     check(values.length === rows * cols, "BAD_SHAPE", () => `QuantizedMatrix.fromF32: (${rows}, ${cols}) needs ${rows * cols} values, got ${values.length}`);
     const inp = inHeap ? values : k.f32(values);
-    const data = new HeapArray(k.heap, "u8", rows * (cols / 32) * f.blockBytes);
+    const blocks = new HeapArray(k.heap, "u8", rows * (cols / 32) * f.blockBytes);
     try {
-      quantize(k, data, inp, type, rows, cols);
-    } catch (err) {
-      data.free();
-      throw err;
+      quantize(k, blocks, inp, type, rows, cols);
+      return new QuantizedMatrix(k, type, rows, cols, blocks);
     } finally {
+      blocks.free();
       if (!inHeap) inp.free();
     }
-    return new QuantizedMatrix(k, type, rows, cols, data);
   }
 
-  /** Copies blocks (e.g. a GGUF tensor's data, ne = [cols, rows]) into the heap. Throws BAD_SHAPE on a wrong length. */
+  /** Takes blocks in the file layout (e.g. a GGUF tensor's data, ne = [cols, rows]). Throws BAD_SHAPE on a wrong length. */
   static fromBytes(k: Kernels, type: QuantType, bytes: Uint8Array, rows: number, cols: number): QuantizedMatrix {
     const f = quantFormat(type, "QuantizedMatrix.fromBytes");
     rowsCols("QuantizedMatrix.fromBytes", type, rows, cols);
@@ -150,12 +158,29 @@ export class QuantizedMatrix {
     const want = rows * (cols / 32) * f.blockBytes;
     check(bytes.length === want, "BAD_SHAPE",
       () => `QuantizedMatrix.fromBytes: a (${rows}, ${cols}) ${type} matrix is ${want} bytes, got ${bytes.length}`);
-    return new QuantizedMatrix(k, type, rows, cols, heapBytes(k, bytes));
+    const blocks = heapBytes(k, bytes);
+    try {
+      return new QuantizedMatrix(k, type, rows, cols, blocks);
+    } finally {
+      blocks.free();
+    }
   }
 
-  /** A copy of the blocks, ready to be written as GGUF tensor data. */
+  /** Rows row0 .. row0 + count − 1 in the file layout, as a heap array the caller frees. */
+  private blocks(row0: number, count: number): HeapArray<"u8"> {
+    const out = new HeapArray(this.k.heap, "u8", count * this.rowBytes);
+    this.k.exports.quant_unpack(out.ptr, this.packed.ptr + row0 * this.packedRowBytes, QUANT_FORMATS[this.type].ggmlType, count, this.cols);
+    return out;
+  }
+
+  /** The blocks in the file layout (GGUF tensor data of type `type`, ne = [cols, rows]), bit for bit as loaded. */
   toBytes(): Uint8Array {
-    return this.data.view.slice();
+    const b = this.blocks(0, this.rows);
+    try {
+      return b.view.slice();
+    } finally {
+      b.free();
+    }
   }
 
   /** out[0 .. count·cols) ← rows row0 .. row0 + count − 1 as f32 (an embedding lookup, or a debugging view). */
@@ -163,7 +188,13 @@ export class QuantizedMatrix {
     size("QuantizedMatrix.dequantizeRows", "row0", row0);
     size("QuantizedMatrix.dequantizeRows", "count", count);
     check(row0 + count <= this.rows, "OUT_OF_RANGE", () => `QuantizedMatrix.dequantizeRows: rows ${row0}..${row0 + count - 1} are outside 0..${this.rows - 1}`);
-    dequantize(this.k, out, this.data.subarray(row0 * this.rowBytes, count * this.rowBytes), this.type, count, this.cols);
+    heapArray(this.k, "QuantizedMatrix.dequantizeRows", "out", out, "f32", count * this.cols);
+    const b = this.blocks(row0, count);
+    try {
+      dequantize(this.k, out, b, this.type, count, this.cols);
+    } finally {
+      b.free();
+    }
   }
 
   /** The whole matrix as a new Float32Array (rows, cols). */
@@ -178,7 +209,7 @@ export class QuantizedMatrix {
   }
 
   free(): void {
-    this.data.free();
+    this.packed.free();
   }
 }
 
@@ -199,9 +230,9 @@ export function qmatmul(k: Kernels, y: HeapArray<"f32">, x: HeapArray<"f32">, w:
   const N = w.rows, K = w.cols;
   const py = heapArray(k, "qmatmul", "y", y, "f32", M * N);
   const px = heapArray(k, "qmatmul", "x", x, "f32", M * K);
-  const pw = w.data.ptr;
+  const pw = w.packed.ptr;
   apart("qmatmul", "y and x", y, M * N, x, M * K);
-  apart("qmatmul", "y and the weights", y, M * N, w.data, w.data.length);
+  apart("qmatmul", "y and the weights", y, M * N, w.packed, w.packed.length);
   if (M === 0 || N === 0) return;
   const bytes = k.exports.qmatmul_work_bytes(QUANT_FORMATS[w.type].ggmlType, M, K);
   let work: number;
@@ -210,7 +241,7 @@ export function qmatmul(k: Kernels, y: HeapArray<"f32">, x: HeapArray<"f32">, w:
     work = heapArray(k, "qmatmul", "options.work", given, "u8", bytes);
     apart("qmatmul", "options.work and y", given, bytes, y, M * N);
     apart("qmatmul", "options.work and x", given, bytes, x, M * K);
-    apart("qmatmul", "options.work and the weights", given, bytes, w.data, w.data.length);
+    apart("qmatmul", "options.work and the weights", given, bytes, w.packed, w.packed.length);
   } else {
     work = k.workspace(Math.ceil(bytes / 4));
   }
