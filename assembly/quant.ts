@@ -277,7 +277,7 @@ export function dequantize_rows(dst: usize, src: usize, type: i32, rows: i32, co
 // One row of x (K values, nb = K/32 blocks, nb4 = nb rounded up to a multiple of 4) becomes:
 //   qs      nb · actBytes(type)   the 32 int8 values in the layout the dot product wants (see actBytes)
 //   scales  nb4 f32               f16(d) as f32; 0 past nb
-//   sums    nb4 × 4 bytes         Q4_0: 2·Σq as i32 (the −8 of every nibble, spread over 4 lanes)
+//   sums    nb4 × 4 bytes         Q4_0: 8·Σq as i32 (Σ (q_w − 8)·q_x = Σ q_w·q_x − 8·Σq_x)
 //                                 Q4_1: f16(d·Σq) as f32, the ggml Q8_1 "s" term; 0 past nb
 
 // Plain SIMD: 32 i16 in element order.
@@ -333,7 +333,7 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
     const q6 = toInt(f32x4.mul(v128.load(p, 96), vid)), q7 = toInt(f32x4.mul(v128.load(p, 112), vid));
     const s4 = i32x4.add(i32x4.add(i32x4.add(q0, q1), i32x4.add(q2, q3)), i32x4.add(i32x4.add(q4, q5), i32x4.add(q6, q7)));
     const sum = i32x4.extract_lane(s4, 0) + i32x4.extract_lane(s4, 1) + i32x4.extract_lane(s4, 2) + i32x4.extract_lane(s4, 3);
-    if (type == Q4_0) store<i32>(sums + <usize>b * 4, 2 * sum);
+    if (type == Q4_0) store<i32>(sums + <usize>b * 4, 8 * sum);
     else if (type == Q4_1) store<f32>(sums + <usize>b * 4, roundF16(d * <f32>sum));
     const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
     const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
@@ -349,11 +349,16 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
         v128.store(o, lo);
         v128.store(o, hi, 16);
       }
-    } else {
+    } else if (type == Q8_0) {
       v128.store(o, h0);
       v128.store(o, h1, 16);
       v128.store(o, h2, 32);
       v128.store(o, h3, 48);
+    } else {
+      v128.store(o, i16x8.shuffle(h0, h1, 0, 2, 4, 6, 8, 10, 12, 14));
+      v128.store(o, i16x8.shuffle(h2, h3, 0, 2, 4, 6, 8, 10, 12, 14), 16);
+      v128.store(o, i16x8.shuffle(h0, h1, 1, 3, 5, 7, 9, 11, 13, 15), 32);
+      v128.store(o, i16x8.shuffle(h2, h3, 1, 3, 5, 7, 9, 11, 13, 15), 48);
     }
   }
   for (let b = nb; b < nb4; b++) {
@@ -464,7 +469,7 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
     return i16x8.extend_low_i8x16_s(v128.load(q));
   }
   if (ASC_FEATURE_RELAXED_SIMD) return v128.and(v128.load(q), i8x16.splat(0x0f));
-  return v128.and(v128.load8x8_u(q), i16x8.splat(0x0f));
+  return v128.and(v128.load(q), i16x8.splat(0x0f));
 }
 // @ts-ignore: decorator
 @inline function u1<T>(q: usize): v128 {
@@ -473,7 +478,7 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
     return i16x8.extend_high_i8x16_s(v128.load(q));
   }
   if (ASC_FEATURE_RELAXED_SIMD) return v128.and(i16x8.shr_u(v128.load(q), 4), i8x16.splat(0x0f));
-  return v128.and(v128.load8x8_u(q, 8), i16x8.splat(0x0f));
+  return v128.and(i16x8.shr_u(v128.load(q), 4), i16x8.splat(0x0f));
 }
 // @ts-ignore: decorator
 @inline function u2<T>(q: usize): v128 {
@@ -482,7 +487,7 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
     return i16x8.extend_low_i8x16_s(v128.load(q, 16));
   }
   if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
-  return i16x8.shr_u(v128.load8x8_u(q), 4);
+  return v128.and(i16x8.shr_u(v128.load(q), 8), i16x8.splat(0x0f));
 }
 // @ts-ignore: decorator
 @inline function u3<T>(q: usize): v128 {
@@ -491,12 +496,12 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
     return i16x8.extend_high_i8x16_s(v128.load(q, 16));
   }
   if (ASC_FEATURE_RELAXED_SIMD) return i32x4.splat(0);
-  return i16x8.shr_u(v128.load8x8_u(q, 8), 4);
+  return i16x8.shr_u(v128.load(q), 12);
 }
 
-// i32x4 partial sums adding up to Σ q_w·q_x over one block (activation block a); Q4_0's −8·Σq_x (at sum) folded in.
+// i32x4 partial sums adding up to Σ q_w·q_x over one block (activation block a; Q4 nibbles taken as 0..15).
 // @ts-ignore: decorator
-@inline function dot<T>(a0: v128, a1: v128, a2: v128, a3: v128, a: usize, sum: usize): v128 {
+@inline function dot<T>(a0: v128, a1: v128, a2: v128, a3: v128, a: usize): v128 {
   let p: v128;
   if (ASC_FEATURE_RELAXED_SIMD && fmt<T>() == Q8_0) {
     // relaxed_dot needs its second operand in 0..127: the activations are stored as |q| and a sign mask, and the
@@ -515,12 +520,12 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
       i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(a)), i32x4.dot_i16x8_s(a1, v128.load(a, 16))),
       i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(a, 32)), i32x4.dot_i16x8_s(a3, v128.load(a, 48))));
   }
-  return fmt<T>() == Q4_0 ? i32x4.sub(p, v128.load32_splat(sum)) : p;
+  return p;
 }
 
 // @ts-ignore: decorator
-@inline function blockSums<T>(q: usize, a: usize, sum: usize): v128 {
-  return dot<T>(u0<T>(q), u1<T>(q), u2<T>(q), u3<T>(q), a, sum);
+@inline function blockSums<T>(q: usize, a: usize): v128 {
+  return dot<T>(u0<T>(q), u1<T>(q), u2<T>(q), u3<T>(q), a);
 }
 
 // Lanes 0,1 ← p's lanes folded in half, lanes 2,3 ← q's: two blocks' partial sums halfway reduced.
@@ -554,13 +559,19 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
       acc0 = madd(v128.load(g0, 16), sx, acc0);
       acc1 = madd(v128.load(g1, 16), sx, acc1);
     }
-    const a0 = blockSums<T>(qa, a, u), c0 = blockSums<T>(qc, a, u);
-    const a1 = blockSums<T>(qa + qb, a + ab, u + 4), c1 = blockSums<T>(qc + qb, a + ab, u + 4);
+    const a0 = blockSums<T>(qa, a), c0 = blockSums<T>(qc, a);
+    const a1 = blockSums<T>(qa + qb, a + ab), c1 = blockSums<T>(qc + qb, a + ab);
     const ta = halves(a0, a1), tc = halves(c0, c1);
-    const a2 = blockSums<T>(qa + 2 * qb, a + 2 * ab, u + 8), c2 = blockSums<T>(qc + 2 * qb, a + 2 * ab, u + 8);
-    const a3 = blockSums<T>(qa + 3 * qb, a + 3 * ab, u + 12), c3 = blockSums<T>(qc + 3 * qb, a + 3 * ab, u + 12);
-    acc0 = madd(f32x4.convert_i32x4_s(lanes(ta, halves(a2, a3))), f32x4.mul(v128.load(g0), dx), acc0);
-    acc1 = madd(f32x4.convert_i32x4_s(lanes(tc, halves(c2, c3))), f32x4.mul(v128.load(g1), dx), acc1);
+    const a2 = blockSums<T>(qa + 2 * qb, a + 2 * ab), c2 = blockSums<T>(qc + 2 * qb, a + 2 * ab);
+    const a3 = blockSums<T>(qa + 3 * qb, a + 3 * ab), c3 = blockSums<T>(qc + 3 * qb, a + 3 * ab);
+    let ha = lanes(ta, halves(a2, a3)), hc = lanes(tc, halves(c2, c3));
+    if (type == Q4_0) {
+      const fix = v128.load(u);
+      ha = i32x4.sub(ha, fix);
+      hc = i32x4.sub(hc, fix);
+    }
+    acc0 = madd(f32x4.convert_i32x4_s(ha), f32x4.mul(v128.load(g0), dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(hc), f32x4.mul(v128.load(g1), dx), acc1);
   }
   // The blocks of a last, partial group, one at a time.
   for (; b < nb; b++) {
@@ -572,8 +583,14 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
       acc0 = madd(v128.load32_splat(s0, 16), sx, acc0);
       acc1 = madd(v128.load32_splat(s1, 16), sx, acc1);
     }
-    acc0 = madd(f32x4.convert_i32x4_s(blockSums<T>(w0 + quantsAt(type, b), a, u)), f32x4.mul(v128.load32_splat(s0), dx), acc0);
-    acc1 = madd(f32x4.convert_i32x4_s(blockSums<T>(w1 + quantsAt(type, b), a, u)), f32x4.mul(v128.load32_splat(s1), dx), acc1);
+    let pa = blockSums<T>(w0 + quantsAt(type, b), a), pc = blockSums<T>(w1 + quantsAt(type, b), a);
+    if (type == Q4_0) {
+      const fix = v128.load32_zero(u);
+      pa = i32x4.sub(pa, fix);
+      pc = i32x4.sub(pc, fix);
+    }
+    acc0 = madd(f32x4.convert_i32x4_s(pa), f32x4.mul(v128.load32_splat(s0), dx), acc0);
+    acc1 = madd(f32x4.convert_i32x4_s(pc), f32x4.mul(v128.load32_splat(s1), dx), acc1);
   }
   store<f32>(y0, hsum4(acc0));
   store<f32>(y1, hsum4(acc1));
@@ -586,7 +603,8 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
   const u = x + uo + k * 4;
   if (fmt<T>() == Q4_1) acc = madd(m, v128.load32_zero(u), acc);
   const scale = f32x4.mul(dw, v128.load32_splat(x + so + k * 4));
-  return madd(f32x4.convert_i32x4_s(dot<T>(a0, a1, a2, a3, x + k * ab, u)), scale, acc);
+  const p = dot<T>(a0, a1, a2, a3, x + k * ab);
+  return madd(f32x4.convert_i32x4_s(fmt<T>() == Q4_0 ? i32x4.sub(p, v128.load32_zero(u)) : p), scale, acc);
 }
 
 // y[r·ldy] = x_r·w for the four activation rows xa + r·xs and one packed weight row w: each weight block is unpacked
