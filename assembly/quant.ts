@@ -409,11 +409,13 @@ export function packed_row_bytes(type: i32, cols: i32): i32 {
   return <usize>((b >> 2) * groupBytes(type) + headBytes(type) + (b & 3) * qsBytes(type));
 }
 
-// dst (rows, packed_row_bytes) ← src (rows, cols/32 blocks of `type`) in the file layout.
-export function quant_pack(dst: usize, src: usize, type: i32, rows: i32, cols: i32): void {
+// dst (rows, packed_row_bytes) ← src (rows, cols/32 blocks of `type`) in the file layout. Returns the number of Q8_0
+// blocks holding a −128 quant (llama.cpp's quantizers never write one; the relaxed-SIMD product cannot negate it).
+export function quant_pack(dst: usize, src: usize, type: i32, rows: i32, cols: i32): i32 {
   const nb = cols / QK;
   const bb = <usize>blockBytes(type), qb = <usize>qsBytes(type), rb = <usize>packed_row_bytes(type, cols);
   memory.fill(dst, 0, <usize>rows * rb); // the scales of a partial group's missing blocks are 0
+  let minus128 = 0;
   for (let r = 0; r < rows; r++) {
     const row = dst + <usize>r * rb;
     for (let b = 0; b < nb; b++) {
@@ -421,8 +423,13 @@ export function quant_pack(dst: usize, src: usize, type: i32, rows: i32, cols: i
       store<f32>(row + scaleAt(type, b), fromF16(load<u16>(blk)));
       if (type == Q4_1) store<f32>(row + scaleAt(type, b) + 16, fromF16(load<u16>(blk, 2)));
       memory.copy(row + quantsAt(type, b), blk + qsOffset(type), qb);
+      if (type == Q8_0) {
+        const lowest = i8x16.splat(-128);
+        if (v128.any_true(v128.or(i8x16.eq(v128.load(blk, 2), lowest), i8x16.eq(v128.load(blk, 18), lowest)))) minus128++;
+      }
     }
   }
+  return minus128;
 }
 
 // f16 bits of an f32 that came from an f16: exact, and NaN payloads survive.

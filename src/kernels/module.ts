@@ -65,7 +65,7 @@ export interface KernelExports {
   // assembly/quant.ts (type = ggml type id: Q4_0 2, Q4_1 3, Q8_0 8)
   quantize_rows(dst: number, src: number, type: number, rows: number, cols: number): number;
   dequantize_rows(dst: number, src: number, type: number, rows: number, cols: number): void;
-  quant_pack(dst: number, src: number, type: number, rows: number, cols: number): void;
+  quant_pack(dst: number, src: number, type: number, rows: number, cols: number): number;
   quant_unpack(dst: number, src: number, type: number, rows: number, cols: number): void;
   packed_row_bytes(type: number, cols: number): number;
   /** w: rows packed by quant_pack. */

@@ -119,7 +119,12 @@ export class QuantizedMatrix {
     this.rows = rows;
     this.cols = cols;
     this.packed = new HeapArray(k.heap, "u8", rows * this.packedRowBytes);
-    k.exports.quant_pack(this.packed.ptr, blocks.ptr, QUANT_FORMATS[type].ggmlType, rows, cols);
+    const minus128 = k.exports.quant_pack(this.packed.ptr, blocks.ptr, QUANT_FORMATS[type].ggmlType, rows, cols);
+    if (minus128 > 0 && k.flavor === "relaxed") {
+      this.packed.free();
+      throw new TinyLMError("UNSUPPORTED", `${minus128} Q8_0 blocks hold the quant −128, which llama.cpp's quantizers never write and the ` +
+        "relaxed-SIMD kernels cannot multiply exactly; load the kernels with flavor \"simd\" for this file");
+    }
   }
 
   /** Bytes per row in the file layout (cols/32 blocks). */

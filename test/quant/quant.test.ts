@@ -51,6 +51,22 @@ describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (
     expect(k.flavor).toBe(flavor);
   });
 
+  it("Q8_0 quants of −128 (never written by llama.cpp): exact in the simd build, refused by the relaxed build", () => {
+    const bytes = quantizeRef("Q8_0", lcg(2 * 64, 41));
+    bytes[5] = 0x80;
+    bytes[34 * 3 + 20] = 0x80;
+    if (flavor === "relaxed") {
+      expect(() => QuantizedMatrix.fromBytes(k, "Q8_0", bytes, 2, 64)).toThrow(expect.objectContaining({ code: "UNSUPPORTED" }));
+      return;
+    }
+    const W = QuantizedMatrix.fromBytes(k, "Q8_0", bytes, 2, 64);
+    const xs = lcg(64, 42), x = k.f32(xs), y = k.f32(2);
+    qmatmul(k, y, x, W, 1);
+    const { y: want, mag } = qmatmulRef("Q8_0", xs, bytes, 1, 2, 64);
+    for (let n = 0; n < 2; n++) expect(Math.abs(y.view[n] - want[n])).toBeLessThanOrEqual(mag[n] * 2 ** -20);
+    W.free(); x.free(); y.free();
+  });
+
   describe.each(TYPES)("%s", (type) => {
     it("random tensors: byte-identical to the reference quantizer written from ggml's C source", () => {
       for (const [rows, cols, scale, seed] of [[1, 32, 1, 1], [3, 96, 0.02, 2], [17, 256, 40, 3], [64, 4096, 1, 4]] as const) {
@@ -105,7 +121,8 @@ describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (
     });
 
     it.each([
-      [1, 32, 1], [1, 96, 7], [1, 4096, 33], [3, 32, 5], [3, 96, 17], [17, 96, 9], [17, 4096, 3], [5, 256, 1], [8, 64, 31],
+      [1, 32, 1], [1, 96, 7], [1, 160, 4], [1, 288, 9], [1, 4096, 33], [3, 32, 5], [3, 96, 17], [17, 96, 9], [17, 4096, 3],
+      [5, 256, 1], [8, 64, 31], [4, 288, 6],
     ])("qmatmul M=%i K=%i N=%i: float64 reference from the quantized weights and activations", (M, K, N) => {
       const w = lcg(N * K, M * 31 + K + N, -1, 1);
       const xs = lcg(M * K, M + 7 * N, -2, 2);
@@ -120,6 +137,41 @@ describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (
         const tol = mag[i] * (K / 32 + 8) * 2 ** -23 + 1e-30;
         if (!(Math.abs(got[i] - want[i]) <= tol)) expect.fail(`y[${i}] = ${got[i]}, want ${want[i]} (tolerance ${tol})`);
       }
+    });
+
+    it("blocks from a file: toBytes gives them back bit for bit (NaN, inf and subnormal scales too), qmatmul reads them", () => {
+      const N = 6, K = 160, bb = QUANT_FORMATS[type].blockBytes;
+      const bytes = Uint8Array.from(lcg(N * (K / 32) * bb, 21, 0, 256), Math.floor);
+      const dv = new DataView(bytes.buffer);
+      // Q8_0 quants of −128 are a separate case (see below); f16 scales: subnormal, zero, negative, then inf and NaN.
+      if (type === "Q8_0") for (let i = 0; i < bytes.length; i++) if (i % bb >= 2 && bytes[i] === 0x80) bytes[i] = 0x81;
+      for (let i = 0; i < bytes.length; i += bb) {
+        for (const o of type === "Q4_1" ? [0, 2] : [0]) {
+          const h = dv.getUint16(i + o, true);
+          if ((h & 0x7c00) === 0x7c00) dv.setUint16(i + o, h & ~0x4000, true); // random scales finite, except these:
+        }
+      }
+      const scales = [0x0001, 0x03ff, 0x0000, 0x8000, 0xbc00, 0x1234, 0x7c00, 0x7e01, 0xfd55];
+      scales.forEach((h, i) => dv.setUint16(i * bb, h, true));
+      const W = QuantizedMatrix.fromBytes(k, type, bytes, N, K);
+      expect(hex(W.toBytes())).toBe(hex(bytes));
+      // Rows 2..5 have finite scales: check the product against the reference on those.
+      const x = k.f32(lcg(K, 22)), y = k.f32(N);
+      qmatmul(k, y, x, W, 1);
+      const { y: want, mag } = qmatmulRef(type, lcg(K, 22), bytes, 1, N, K);
+      for (let n = 2; n < N; n++) expect(Math.abs(y.view[n] - want[n]), `row ${n}`).toBeLessThanOrEqual(mag[n] * 2 ** -20 + 1e-30);
+      expect(Number.isNaN(y.view[1]) || !Number.isFinite(y.view[1])).toBe(true); // the block with scale inf or NaN
+      W.free(); x.free(); y.free();
+    });
+
+    it("results do not change once V8's optimizing tier takes over (Node 20's relaxed-dot bug)", () => {
+      const W = QuantizedMatrix.fromF32(k, type, lcg(8 * 256, 31), 8, 256);
+      const x = k.f32(lcg(256, 32)), y = k.f32(8);
+      qmatmul(k, y, x, W, 1);
+      const first = y.view.slice();
+      for (let i = 0; i < 3000; i++) qmatmul(k, y, x, W, 1);
+      expect(Array.from(y.view)).toEqual(Array.from(first));
+      W.free(); x.free(); y.free();
     });
 
     it("qmatmul with a caller's workspace, NaN propagation, and output rows past M untouched", () => {
