@@ -8,6 +8,7 @@ import { runActivationsBench } from "./activations.js";
 import { runBrowserBench } from "./browser.js";
 import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
+import { runQuantBench } from "./quant.js";
 import { runTokenizerBench } from "./tokenizer.js";
 import { runTokenizerTrainBench } from "./tokenizer-train.js";
 import { runTransformerBench } from "./transformer.js";
@@ -21,6 +22,7 @@ interface BenchEntry {
 const benches: BenchEntry[] = [
   { title: "GEMM", run: runGemmBench },
   { title: "Softmax and sigmoid", run: runActivationsBench },
+  { title: "Quantized matrix products", run: runQuantBench },
   { title: "Tokenizer", run: runTokenizerBench },
   { title: "Tokenizer training", run: runTokenizerTrainBench },
   { title: "Transformer", run: runTransformerBench },
