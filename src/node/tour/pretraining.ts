@@ -17,7 +17,7 @@ import { SPECIAL, ensureTokenizer } from "./tokenizer.js";
 // of unlabelled text; its knowledge is nothing but the floats it stores; to write, it predicts a distribution over the
 // next token, picks one, appends it and repeats.
 
-const PROMPT = "The jury said";
+const PROMPT = "The jury said that the";
 
 /** Our GEMM's GFLOP/s at the benchmark's training shape 256×1024×1024 (best call of ~0.5 s), the MFU denominator. */
 function gemmRate(k: Kernels): number {
