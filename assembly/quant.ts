@@ -18,19 +18,29 @@
 // pair is an exact integer dot product, scaled by f16(dw)·f16(dx) (exact in f32) and accumulated in f32. Only the f32
 // accumulation order differs from llama.cpp.
 //
-// Performance notes (4096×4096 matrix-vector product, see bench/quant.ts):
-// - Weights are read in their file layout (no repacked copy). f16 scales of 4 blocks are gathered into one vector and
-//   converted with integer ops; each block's integer partial sums (i32x4) are scaled by a lane splat of that vector,
-//   so no horizontal reduction happens until the end of the row.
-// - M = 1 walks rows n and n + N/2 together: one activation load feeds two rows, and two far-apart streams keep two
-//   prefetchers busy (adjacent rows look like one strided stream and defeat it).
+// Performance notes (4096×4096 matrix-vector product, bench/quant.ts; each step measured in one process against the
+// previous one, ns per 32 weights per row):
+// - Weights are repacked once at load time (quant_pack): per group of 4 blocks, their scales as f32, then their quants
+//   unchanged. Gathering 4 f16 scales from the file layout and converting them took a quarter of the time; a separate
+//   scale array made two streams per row and ran slower on cold weights than one interleaved stream.
+// - The weight format is a type parameter (qmatmulT<i8 | u8 | u16>), not an i32 argument: Binaryen did not fold an
+//   i32 format through the inlined helpers, and the leftover per-block branches cost a third of the speed.
+// - M = 1 walks rows n and n + N/2 together: two far-apart streams keep two prefetchers busy (adjacent rows look like
+//   one strided stream and defeat them). Four blocks' integer sums are reduced across lanes into one i32x4 and scaled
+//   by one f32x4 of f16(dw)·f16(dx), so scaling costs one convert and one multiply-add per 4 blocks.
+// - Plain SIMD widens quants to i16 and uses i32x4.dot_i16x8_s. Q4 nibbles are split inside 16-bit lanes with shifts
+//   and masks (no shuffles: 1.93 → 1.63), so the Q4 activations are stored de-interleaved (even, odd elements) to match;
+//   Q4_0's −8·Σx is subtracted once per 4 blocks (→ 1.50).
+// - Relaxed SIMD uses i16x8.relaxed_dot_i8x16_i7x16_s, whose second operand must be 0..127. Q4 nibbles are; for Q8_0
+//   the activations are stored as |q| plus a sign mask that moves onto the weights (xor, sub): 1.61 → 1.27, where
+//   the same trick lost before the format was a type parameter. i16 lanes are widened with i32x4.dot_i16x8_s against
+//   ones (cheaper than extadd_pairwise here). Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20 returns twice the
+//   right value until its optimizing tier runs. A −128 weight quant cannot be negated in i8, so quant_pack counts them
+//   (llama.cpp never writes one) and the TypeScript side refuses such a file in the relaxed build.
+// - Tried and dropped: v128.load8x8_s for Q8_0 (slower than load + extend), sharing explicitly loaded activation
+//   vectors between the two rows (no change), sign-extending Q8_0 with shifts instead of extends (slower).
 // - M > 1 takes 4 rows of x per weight row, so each weight block is unpacked once for 4 dot products, over a panel
 //   of weight rows small enough to stay in L2 while every group of 4 rows of x passes over it.
-// - Plain SIMD widens weights to i16 as it loads them (v128.load8x8_s/u: one instruction each, a mask or a shift
-//   more for Q4 nibbles) and uses i32x4.dot_i16x8_s against activations stored as i16.
-// - Relaxed SIMD uses i16x8.relaxed_dot_i8x16_i7x16_s, whose second operand must be 0..127: Q4 nibbles are, and for
-//   Q8_0 the activations are stored as |q| with the sign moved onto the weights (xor/sub with a stored sign mask).
-//   Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20 returns twice the right value until its optimizing tier runs.
 // - Rounding uses the 1.5·2^23 magic constant, never i32x4.trunc_sat_f32x4_s (~5 instructions in V8), and block
 //   extrema use pmin/pmax (one instruction) rather than f32x4.min/max (~8).
 import { madd, hmax } from "./simd";
