@@ -25,6 +25,8 @@ export { modelTensors, modelFromTensors, modelToHfFiles, modelFromHfFiles, model
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./io/safetensors.js";
 export { readGguf, writeGguf, gguf, GGML_TYPES, type GgufFile, type GgufTensor, type GgufValue } from "./io/gguf.js";
 export { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from "./util/f16.js";
+export { QuantizedMatrix, qmatmul, qmatmulWorkBytes, quantize, dequantize, heapBytes, type QmatmulOptions } from "./kernels/quant.js";
+export { QUANT_FORMATS, canQuantize, isQuantType, quantizedBytes, type QuantType, type QuantFormat } from "./quant/formats.js";
 export { Random } from "./util/random.js";
 export { Tokenizer, BpeModel, WordPieceModel, UnigramModel, bertTokenizerJSON, regexFromRust, TIKTOKEN_ENCODINGS, type EncodeOptions, type FromTiktokenOptions, type SpecialSet, type Model, type AddedToken, type TokenizerParts } from "./tokenizer/index.js";
 export { BpeTrainer, WordPieceTrainer, UnigramTrainer, unigramSegment, type BpeTrainerOptions, type WordPieceTrainerOptions, type UnigramTrainerOptions, type TokenizerJson, type TrainerInput, type TrainProgress, type TrainRunOptions } from "./tokenizer/train/index.js";
