@@ -240,6 +240,7 @@ export function qmatmul(k: Kernels, y: HeapArray<"f32">, x: HeapArray<"f32">, w:
   apart("qmatmul", "y and the weights", y, M * N, w.packed, w.packed.length);
   if (M === 0 || N === 0) return;
   const bytes = k.exports.qmatmul_work_bytes(QUANT_FORMATS[w.type].ggmlType, M, K);
+  check(bytes > 0, "OUT_OF_MEMORY", () => `qmatmul: quantizing ${M} rows of ${K} values needs more than 2 GiB of workspace`);
   let work: number;
   const given = options?.work;
   if (given !== undefined) {

@@ -164,6 +164,18 @@ describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (
       W.free(); x.free(); y.free();
     });
 
+    it("activations on rounding ties are rounded half to even, as llama.cpp's x86 quantize_row_q8_0 does", () => {
+      const K = 128, N = 5;
+      // amax = 127 makes id = 1, so x = k + 0.5 is an exact tie; half away from zero would move Σ by whole units.
+      const xs = Float32Array.from({ length: K }, (_, i) => (i % 32 === 0 ? 127 : ((i * 37) % 200) - 100 + 0.5));
+      const W = QuantizedMatrix.fromF32(k, type, lcg(N * K, 61), N, K);
+      const x = k.f32(xs), y = k.f32(N);
+      qmatmul(k, y, x, W, 1);
+      const { y: want, mag } = qmatmulRef(type, xs, W.toBytes(), 1, N, K);
+      for (let n = 0; n < N; n++) expect(Math.abs(y.view[n] - want[n]), `y[${n}]`).toBeLessThanOrEqual(mag[n] * 2 ** -20);
+      W.free(); x.free(); y.free();
+    });
+
     it("results do not change once V8's optimizing tier takes over (Node 20's relaxed-dot bug)", () => {
       const W = QuantizedMatrix.fromF32(k, type, lcg(8 * 256, 31), 8, 256);
       const x = k.f32(lcg(256, 32)), y = k.f32(8);
