@@ -14,10 +14,22 @@
 //   // export: W.toBytes() is the GGUF tensor data (type W.type, ne = [K, N]); W.free() when done
 //
 // canQuantize(type, K) (src/quant/formats.ts) tells which tensors can take a block format: llama-quantize keeps a
-// tensor whose rows are not a multiple of 32 in F16, and so should a caller. quantize()/dequantize() are the same
-// conversions on bare heap arrays. qmatmul quantizes each row of x to 8-bit blocks on the fly exactly as llama.cpp's
-// x86 CPU backend does, into the shared workspace (k.workspace) or a caller's HeapArray<"u8"> of
-// qmatmulWorkBytes(type, M, K) bytes, so its results differ from llama.cpp's only in the order of f32 additions.
+// tensor whose rows are not a multiple of 32 in F16, and so should a caller (fromF32/fromBytes throw BAD_SHAPE).
+// quantize()/dequantize() are the same conversions on bare heap arrays of file-layout blocks.
+//
+// What matches what:
+// - quantize / fromF32: byte for byte ggml's quantize_row_{q8_0,q4_0,q4_1}_ref, i.e. `llama-quantize --pure` and
+//   gguf-py (except that gguf-py can flip the sign bit of a zero d or m in blocks of signed zeros, where C and tinylm
+//   agree). NaN or ±inf weights throw NAN.
+// - qmatmul: quantizes each row of x to 8-bit blocks exactly as llama.cpp's x86 CPU backend does (quantize_row_q8_0 /
+//   q8_1: f16 scale amax/127, round half to even), then multiplies blocks in exact integer arithmetic; only the order
+//   of the f32 additions differs from llama.cpp. A NaN or ±inf in x makes the affected outputs NaN.
+// - The heap copy is a runtime layout (per group of 4 blocks: f32 scales, then the quants; 9.0 / 5.0 / 6.0 bits per
+//   weight for Q8_0 / Q4_0 / Q4_1 against the file's 8.5 / 4.5 / 5.0); toBytes() restores the file's blocks exactly.
+// - The relaxed-SIMD build refuses (UNSUPPORTED) a Q8_0 tensor holding the quant −128, which llama.cpp's quantizers
+//   never write; the "simd" build multiplies it exactly.
+// The workspace for the quantized x is the shared k.workspace() unless options.work (a HeapArray<"u8"> of
+// qmatmulWorkBytes(k, type, M, K) bytes) is given. Speed (bench/quant.ts, 4096×4096, one thread): see the README.
 import { TinyLMError, check } from "../errors.js";
 import { QUANT_FORMATS, type QuantType, quantFormat } from "../quant/formats.js";
 import { HeapArray } from "./heap.js";
