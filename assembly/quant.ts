@@ -89,13 +89,11 @@ const MAGIC_BITS: i32 = 0x4b400000;
   return reinterpret<f32>(bits | ((h & 0x8000) << 16));
 }
 
-
 // f16(x) as an f32: the scale value the kernels multiply with.
 // @ts-ignore: decorator
 @inline function roundF16(f: f32): f32 {
   return fromF16(toF16(f));
 }
-
 
 // An integer-valued f32x4 (|v| < 2^22) as i32x4.
 // @ts-ignore: decorator
@@ -290,16 +288,12 @@ export function dequantize_rows(dst: usize, src: usize, type: i32, rows: i32, co
 //   sums    nb4 × 4 bytes         Q4_0: 8·Σq as i32 (Σ (q_w − 8)·q_x = Σ q_w·q_x − 8·Σq_x)
 //                                 Q4_1: f16(d·Σq) as f32, the ggml Q8_1 "s" term; 0 past nb
 
-// Plain SIMD: 32 i16 in element order.
-// Relaxed, Q8_0: 32 bytes |q| then 32 bytes of sign masks. Relaxed, Q4: 32 int8 in element order.
-// @ts-ignore: decorator
-@inline function relaxed(type: i32): bool {
-  return ASC_FEATURE_RELAXED_SIMD;
-}
-
+// The qs of a block: plain SIMD, 32 i16 (Q8_0 in element order; Q4 as x[0,2..14], x[16,18..30], x[1,3..15],
+// x[17,19..31], the order the nibbles come out of 16-bit lanes). Relaxed, Q8_0: 32 bytes |q| then 32 bytes of sign
+// masks. Relaxed, Q4: 32 int8 in element order.
 // @ts-ignore: decorator
 @inline function actBytes(type: i32): i32 {
-  return relaxed(type) && type != Q8_0 ? 32 : 64;
+  return ASC_FEATURE_RELAXED_SIMD && type != Q8_0 ? 32 : 64;
 }
 
 // @ts-ignore: decorator
@@ -348,7 +342,7 @@ function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
     const h0 = i16x8.narrow_i32x4_s(q0, q1), h1 = i16x8.narrow_i32x4_s(q2, q3);
     const h2 = i16x8.narrow_i32x4_s(q4, q5), h3 = i16x8.narrow_i32x4_s(q6, q7);
     const o = dst + <usize>b * ab;
-    if (relaxed(type)) {
+    if (ASC_FEATURE_RELAXED_SIMD) {
       const lo = i8x16.narrow_i16x8_s(h0, h1), hi = i8x16.narrow_i16x8_s(h2, h3);
       if (type == Q8_0) {
         v128.store(o, i8x16.abs(lo));
@@ -476,9 +470,12 @@ export function quant_unpack(dst: usize, src: usize, type: i32, rows: i32, cols:
 }
 
 // The quants of the weight block at q unpacked into up to four vectors u0..u3, which dot() combines with one activation
-// block. Plain SIMD: u_i = q[8i .. 8i+7] as i16. Relaxed, Q4: u0 = q[0..15], u1 = q[16..31] as bytes.
-// Q4 byte j holds q[j] | q[j+16] << 4: the low nibbles are q[0..15], the high ones q[16..31]; load8x8_u widens
-// bytes to i16 as it loads them.
+// block laid out to match (see actBytes):
+//   plain Q8_0:   u0..u3 = q[0..7], q[8..15], q[16..23], q[24..31] as i16
+//   plain Q4:     16-bit lane l of the nibble bytes holds q[2l] | q[2l+16] << 4 | q[2l+1] << 8 | q[2l+17] << 12, so
+//                 masks and shifts give u0..u3 = q[0,2..14], q[16,18..30], q[1,3..15], q[17,19..31] as i16
+//   relaxed Q8_0: u0, u1 = the raw bytes q[0..15], q[16..31] (dot() moves the sign of x onto them)
+//   relaxed Q4:   u0, u1 = q[0..15], q[16..31] as bytes
 // @ts-ignore: decorator
 @inline function u0<T>(q: usize): v128 {
   if (fmt<T>() == Q8_0) {
