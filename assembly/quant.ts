@@ -307,6 +307,7 @@ export function qmatmul_work_bytes(type: i32, M: i32, K: i32): i32 {
   return M * actRowBytes(type, K);
 }
 
+// dst (one row of activations in the layout above) ← x (K) f32, quantized for weights of `type`.
 function quantizeActivations(dst: usize, x: usize, type: i32, K: i32): void {
   const nb = K / QK;
   const nb4 = (nb + 3) & ~3;
