@@ -120,14 +120,16 @@ export class HeapArray<K extends Kind = "f32"> {
   readonly kind: K;
   readonly length: number;
   private ptr_: number;
-  private owner_: HeapArray<K> | undefined; // set on a subarray: the array whose block it lies in
+  private readonly owner_: HeapArray<K> | undefined; // set on a subarray: the array whose block it lies in
 
-  constructor(heap: Heap, kind: K, length: number) {
+  /** A fresh block of `length` elements; with `within`, a window of an existing array that owns no memory. */
+  constructor(heap: Heap, kind: K, length: number, within?: { owner: HeapArray<K>; ptr: number }) {
     check(Number.isInteger(length) && length >= 0, "BAD_ARGUMENT", `array length must be a non-negative integer, got ${length}`);
     this.heap = heap;
     this.kind = kind;
     this.length = length;
-    this.ptr_ = heap.alloc(length * VIEW[kind].BYTES_PER_ELEMENT);
+    this.owner_ = within?.owner;
+    this.ptr_ = within ? within.ptr : heap.alloc(length * VIEW[kind].BYTES_PER_ELEMENT);
   }
 
   /** Byte offset in linear memory. */
@@ -143,9 +145,8 @@ export class HeapArray<K extends Kind = "f32"> {
   subarray(offset: number, length: number): HeapArray<K> {
     check(Number.isInteger(offset) && Number.isInteger(length) && offset >= 0 && length >= 0 && offset + length <= this.length,
       "BAD_SHAPE", `subarray(${offset}, ${length}) does not fit in an array of ${this.length}`);
-    const sub = Object.create(HeapArray.prototype) as HeapArray<K>;
-    const ptr_ = this.ptr + offset * VIEW[this.kind].BYTES_PER_ELEMENT;
-    return Object.assign(sub, { heap: this.heap, kind: this.kind, length, ptr_, owner_: this.owner_ ?? this });
+    const ptr = this.ptr + offset * VIEW[this.kind].BYTES_PER_ELEMENT;
+    return new HeapArray(this.heap, this.kind, length, { owner: this.owner_ ?? this, ptr });
   }
 
   /** A view of the current memory buffer. Do not keep it across calls that allocate. */
