@@ -3,33 +3,37 @@ import { crossEntropy, rmsnorm, rmsnormBackward, swiglu, swigluBackward } from "
 import { attention, attentionBackward } from "../kernels/attention.js";
 import type { HeapArray } from "../kernels/heap.js";
 import type { Kernels } from "../kernels/module.js";
+import { QuantizedMatrix } from "../kernels/quant.js";
 import { rope, ropeTables } from "../kernels/rope.js";
 import { type GenerateOptions, type GenerateResult, generate } from "../generate/generate.js";
 import { Random } from "../util/random.js";
 import { type LlamaConfig, type ParamTensor, headSize, parameterLayout } from "./config.js";
-import { matmulBackward, matmulForward } from "./linear.js";
+import { type Weight, matmulBackward, matmulForward } from "./linear.js";
 import type { ParamGroup } from "./optim.js";
 
 type F32 = HeapArray<"f32">;
 
-/** One layer's parameters (HF names in comments), as views into the parameter (or gradient) slab. */
-interface LayerParams {
+/**
+ * One layer's parameters (HF names in comments), as views into the parameter (or gradient) slab. W is F32 for
+ * gradients; a parameter matrix may instead be a QuantizedMatrix (an inference-only model, see src/quant/model.ts).
+ */
+interface LayerParams<W = Weight> {
   attnNorm: F32; // input_layernorm (C,)
-  wq: F32; // self_attn.q_proj (NH·hs, C)
-  wk: F32; // self_attn.k_proj (NKV·hs, C)
-  wv: F32; // self_attn.v_proj (NKV·hs, C)
-  wo: F32; // self_attn.o_proj (C, NH·hs)
+  wq: W; // self_attn.q_proj (NH·hs, C)
+  wk: W; // self_attn.k_proj (NKV·hs, C)
+  wv: W; // self_attn.v_proj (NKV·hs, C)
+  wo: W; // self_attn.o_proj (C, NH·hs)
   ffnNorm: F32; // post_attention_layernorm (C,)
-  wGate: F32; // mlp.gate_proj (F, C)
-  wUp: F32; // mlp.up_proj (F, C)
-  wDown: F32; // mlp.down_proj (C, F)
+  wGate: W; // mlp.gate_proj (F, C)
+  wUp: W; // mlp.up_proj (F, C)
+  wDown: W; // mlp.down_proj (C, F)
 }
 
-interface ModelParams {
-  embed: F32; // embed_tokens (V, C)
-  layers: LayerParams[];
+interface ModelParams<W = Weight> {
+  embed: W; // embed_tokens (V, C)
+  layers: LayerParams<W>[];
   norm: F32; // model.norm (C,)
-  lmHead: F32; // lm_head (V, C), the embedding itself when tied
+  lmHead: W; // lm_head (V, C), the embedding itself when tied
 }
 
 /** Activations of one forward pass over a (B, T) batch, carved from one slab (llm.c's ActivationTensors). */
@@ -78,6 +82,14 @@ interface GradActs {
   attScratch: F32; // 2 × (T, T) for the attention backward
 }
 
+/** Weights held in another storage than the f32 slab (see src/quant/model.ts, which builds such models). */
+export interface LlamaStorage {
+  /** HF name → the 2-D weight as quantized blocks; these tensors take no room in `params`. */
+  quantized?: ReadonlyMap<string, QuantizedMatrix>;
+  /** HF names of 2-D tensors in `params` whose values are f16 numbers (saved as F16; computed in f32). */
+  f16?: ReadonlySet<string>;
+}
+
 export interface LlamaInitOptions {
   /** Seed of the weight initialisation. Default 0. */
   seed?: number;
@@ -97,21 +109,30 @@ export interface LlamaInitOptions {
 export class Llama {
   readonly k: Kernels;
   readonly config: LlamaConfig;
+  /** The tensors of the f32 slab: every parameter, unless some are quantized (then those are left out). */
   readonly tensors: readonly ParamTensor[];
-  /** Every parameter, in `tensors` order (HF names). */
+  /** Every f32 parameter, in `tensors` order (HF names). */
   readonly params: F32;
+  /** The quantized weights by HF name (empty for a trainable f32 model). Owned by the model: free() frees them. */
+  readonly quantized: ReadonlyMap<string, QuantizedMatrix>;
+  /** HF names of f32-held 2-D tensors whose values are f16 numbers. */
+  readonly f16: ReadonlySet<string>;
   /** dLoss/dParams, same layout; allocated by the first zeroGrad(); backward() accumulates into it. */
   grads: F32 | null = null;
   private readonly p: ModelParams;
-  private g: ModelParams | null = null;
+  private g: ModelParams<F32> | null = null;
   private readonly rope: { cos: F32; sin: F32 };
   private acts: Acts | null = null;
   private dacts: GradActs | null = null;
   /** Whether the last forward pass had targets (so backward has a loss to differentiate). */
   private haveLoss = false;
+  /** Whether the activations hold a full (B, T) forward pass (decode overwrites them with a cached pass). */
+  private haveForward = false;
 
-  constructor(k: Kernels, config: LlamaConfig, params?: F32) {
-    const { tensors, total } = parameterLayout(config);
+  constructor(k: Kernels, config: LlamaConfig, params?: F32, storage: LlamaStorage = {}) {
+    this.quantized = storage.quantized ?? new Map();
+    this.f16 = storage.f16 ?? new Set();
+    const { tensors, total } = slabLayout(config, this.quantized);
     check(params === undefined || params.length === total, "BAD_SHAPE", () => `Llama: the config needs ${total} parameters, got ${params!.length}`);
     this.k = k;
     this.config = config;
@@ -138,7 +159,9 @@ export class Llama {
 
   /** Total parameter count (tied embeddings counted once). */
   parameterCount(): number {
-    return this.tensors.reduce((n, t) => n + t.size, 0);
+    let n = this.tensors.reduce((n, t) => n + t.size, 0);
+    for (const w of this.quantized.values()) n += w.rows * w.cols;
+    return n;
   }
 
   /** Runs of the parameter slab for AdamW: matrices decay by `weightDecay`, norm gains (1-D) do not. */
@@ -184,6 +207,7 @@ export class Llama {
     const a = this.activations(B, T, T);
     a.ids.set(ids);
     this.layers(a, B, T, 0, null);
+    this.haveForward = true;
     matmulForward(this.k, a.logits, a.lnf, this.p.lmHead, B * T, c.dim, c.vocabSize);
     if (targets === undefined) return NaN;
     a.targets.set(targets);
@@ -211,6 +235,7 @@ export class Llama {
       `decode: ${cache.length} cached + ${T} new positions exceed the cache's ${cache.capacity} (the context length is ${c.contextLength})`);
     checkIds("decode: ids", ids, c.vocabSize, false);
     this.haveLoss = false;
+    this.haveForward = false;
     const a = this.activations(1, T, cache.capacity);
     a.ids.set(ids);
     this.layers(a, 1, T, cache.length, cache);
@@ -232,7 +257,7 @@ export class Llama {
     const c = this.config, k = this.k, p = this.p;
     const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, BT = B * T;
     const eps = c.normEps, { cos, sin } = this.rope;
-    k.exports.embedding_forward(a.resid[0].ptr, a.ids.ptr, p.embed.ptr, BT, C);
+    embeddingForward(k, a.resid[0], a.ids, p.embed, BT, C);
     for (let l = 0; l < c.nLayers; l++) {
       const w = p.layers[l];
       const kl = cache ? cache.keys[l].subarray(pos0 * NKV * hs, T * NKV * hs) : a.k[l];
@@ -267,11 +292,21 @@ export class Llama {
     return this.acts.logits.toArray();
   }
 
+  /**
+   * The final hidden states of the last forward pass, (B, T, C) after the final norm, as a fresh copy: what a scalar
+   * head (reward model, value head) reads, usually at the last token of each row.
+   */
+  hidden(): Float32Array {
+    check(this.acts !== null && this.haveForward, "BAD_ARGUMENT", "hidden: run forward first");
+    return this.acts.lnf.toArray();
+  }
+
   /** Allocates the gradient slab on first use and sets it to zero. */
   zeroGrad(): void {
+    check(this.quantized.size === 0, "UNSUPPORTED", "zeroGrad: this model holds quantized weights, which are for inference only; train the f32 model");
     if (this.grads === null) {
       this.grads = this.k.f32(this.params.length);
-      this.g = this.views(this.grads);
+      this.g = this.views(this.grads) as ModelParams<F32>;
     } else {
       this.grads.view.fill(0);
     }
@@ -286,14 +321,51 @@ export class Llama {
     check(this.haveLoss && this.acts !== null, "BAD_ARGUMENT", "backward: run forward with targets first");
     check(this.grads !== null && this.g !== null, "BAD_ARGUMENT", "backward: call zeroGrad() before the first backward");
     check(Number.isFinite(lossScale), "BAD_ARGUMENT", `backward: lossScale must be finite, got ${lossScale}`);
-    const c = this.config, k = this.k, p = this.p, g = this.g, a = this.acts;
-    const { B, T } = a;
-    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, V = c.vocabSize, BT = B * T;
-    const d = this.gradActs(B, T);
+    const a = this.acts, V = this.config.vocabSize, BT = a.B * a.T;
+    const d = this.gradActs(a.B, a.T);
     d.slab.view.fill(0);
     // Cross-entropy again, now for its gradient: cheaper than keeping (B, T, V) probabilities alive between passes.
-    crossEntropy(k, a.losses, a.logits, a.targets, { rows: BT, vocab: V, dlogits: d.dlogits, dlossScale: lossScale / countTargets(a.targets.view) });
-    matmulBackward(k, d.dln, g.lmHead, d.dlogits, a.lnf, p.lmHead, BT, C, V);
+    crossEntropy(this.k, a.losses, a.logits, a.targets, { rows: BT, vocab: V, dlogits: d.dlogits, dlossScale: lossScale / countTargets(a.targets.view) });
+    matmulBackward(this.k, d.dln, this.g.lmHead, d.dlogits, a.lnf, this.p.lmHead, BT, this.config.dim, V);
+    this.backwardStack(a, d);
+  }
+
+  /**
+   * Accumulates dLoss/dParams for any loss of the last forward pass (with or without targets), given its gradient
+   * with respect to the logits (B, T, V) and/or the final hidden states (B, T, C, after the final norm). This is the
+   * hook of the other heads: a scalar head on the hidden states (reward model, value head) passes dhidden; losses
+   * on token log-probabilities (PPO, DPO) pass dlogits. Both walk the same layers as backward().
+   */
+  backwardFrom(grads: { dlogits?: ArrayLike<number>; dhidden?: ArrayLike<number> }): void {
+    check(this.haveForward && this.acts !== null, "BAD_ARGUMENT", "backwardFrom: run forward first (decode does not keep the activations)");
+    check(this.grads !== null && this.g !== null, "BAD_ARGUMENT", "backwardFrom: call zeroGrad() before the first backward");
+    const { dlogits, dhidden } = grads ?? {};
+    check(dlogits !== undefined || dhidden !== undefined, "BAD_ARGUMENT", "backwardFrom: give dlogits, dhidden or both");
+    const a = this.acts, C = this.config.dim, V = this.config.vocabSize, BT = a.B * a.T;
+    const finite = (what: string, x: ArrayLike<number>, n: number) => {
+      check(x.length === n, "BAD_SHAPE", `backwardFrom: ${what} must hold B·T·${what === "dlogits" ? "V" : "C"} = ${n} values, got ${x.length}`);
+      for (let i = 0; i < n; i++) if (!Number.isFinite(x[i])) throw new TinyLMError("NAN", `backwardFrom: ${what}[${i}] is ${x[i]}`);
+    };
+    const d = this.gradActs(a.B, a.T);
+    d.slab.view.fill(0);
+    if (dlogits !== undefined) {
+      finite("dlogits", dlogits, BT * V);
+      d.dlogits.set(dlogits);
+      matmulBackward(this.k, d.dln, this.g.lmHead, d.dlogits, a.lnf, this.p.lmHead, BT, C, V);
+    }
+    if (dhidden !== undefined) {
+      finite("dhidden", dhidden, BT * C);
+      const dln = d.dln.view;
+      for (let i = 0; i < BT * C; i++) dln[i] += dhidden[i];
+    }
+    this.backwardStack(a, d);
+  }
+
+  // From d.dln, the gradient at the final norm's output, down through every layer to the embedding.
+  private backwardStack(a: Acts, d: GradActs): void {
+    const c = this.config, k = this.k, p = this.p, g = this.g!;
+    const { B, T } = a;
+    const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, BT = B * T;
     rmsnormBackward(k, d.dresid, g.norm, d.dln, a.resid[c.nLayers], p.norm, a.rstdf, { rows: BT, cols: C });
     for (let l = c.nLayers - 1; l >= 0; l--) {
       const w = p.layers[l], dw = g.layers[l];
@@ -335,30 +407,32 @@ export class Llama {
     this.dacts?.slab.free();
     this.rope.cos.free();
     this.rope.sin.free();
+    for (const w of new Set(this.quantized.values())) w.free();
   }
 
   private views(slab: F32): ModelParams {
-    const at = (name: string) => {
+    const at = (name: string): F32 => {
       const t = this.tensors.find((x) => x.name === name)!;
       return slab.subarray(t.offset, t.size);
     };
-    const embed = at("model.embed_tokens.weight");
+    const weight = (name: string): Weight => this.quantized.get(name) ?? at(name);
+    const embed = weight("model.embed_tokens.weight");
     const layers: LayerParams[] = [];
     for (let l = 0; l < this.config.nLayers; l++) {
       const n = `model.layers.${l}.`;
       layers.push({
         attnNorm: at(n + "input_layernorm.weight"),
-        wq: at(n + "self_attn.q_proj.weight"),
-        wk: at(n + "self_attn.k_proj.weight"),
-        wv: at(n + "self_attn.v_proj.weight"),
-        wo: at(n + "self_attn.o_proj.weight"),
+        wq: weight(n + "self_attn.q_proj.weight"),
+        wk: weight(n + "self_attn.k_proj.weight"),
+        wv: weight(n + "self_attn.v_proj.weight"),
+        wo: weight(n + "self_attn.o_proj.weight"),
         ffnNorm: at(n + "post_attention_layernorm.weight"),
-        wGate: at(n + "mlp.gate_proj.weight"),
-        wUp: at(n + "mlp.up_proj.weight"),
-        wDown: at(n + "mlp.down_proj.weight"),
+        wGate: weight(n + "mlp.gate_proj.weight"),
+        wUp: weight(n + "mlp.up_proj.weight"),
+        wDown: weight(n + "mlp.down_proj.weight"),
       });
     }
-    return { embed, layers, norm: at("model.norm.weight"), lmHead: this.config.tiedEmbeddings ? embed : at("lm_head.weight") };
+    return { embed, layers, norm: at("model.norm.weight"), lmHead: this.config.tiedEmbeddings ? embed : weight("lm_head.weight") };
   }
 
   // Activations for (B, T) queries over `keys` positions, reallocated only when that shape changes.
@@ -401,6 +475,36 @@ export class Llama {
     this.dacts = { B, T, slab, ...one } as unknown as GradActs;
     return this.dacts;
   }
+}
+
+// The f32 slab's tensors: parameterLayout's, without the quantized ones (which live in their own heap blocks).
+function slabLayout(config: LlamaConfig, quantized: ReadonlyMap<string, QuantizedMatrix>): { tensors: ParamTensor[]; total: number } {
+  const all = parameterLayout(config);
+  if (quantized.size === 0) return all;
+  const tensors: ParamTensor[] = [];
+  let total = 0;
+  for (const t of all.tensors) {
+    const q = quantized.get(t.name);
+    if (q === undefined) {
+      tensors.push({ ...t, offset: total });
+      total += Math.ceil(t.size / 16) * 16;
+      continue;
+    }
+    check(t.shape.length === 2 && q instanceof QuantizedMatrix && q.rows === t.shape[0] && q.cols === t.shape[1], "BAD_SHAPE",
+      () => `Llama: the quantized "${t.name}" must be a QuantizedMatrix of shape (${t.shape})`);
+  }
+  for (const name of quantized.keys()) check(all.tensors.some((t) => t.name === name), "BAD_ARGUMENT", () => `Llama: no parameter named "${name}"`);
+  return { tensors, total };
+}
+
+// out (BT, C) ← rows ids (BT,) of the embedding (V, C); a quantized table is dequantized one token row at a time.
+function embeddingForward(k: Kernels, out: F32, ids: HeapArray<"i32">, embed: Weight, BT: number, C: number): void {
+  if (!(embed instanceof QuantizedMatrix)) {
+    k.exports.embedding_forward(out.ptr, ids.ptr, embed.ptr, BT, C);
+    return;
+  }
+  const v = ids.view;
+  for (let i = 0; i < BT; i++) embed.dequantizeRows(out.subarray(i * C, C), v[i], 1);
 }
 
 /** Splits one zero-filled slab into named lists of arrays, each starting on a 16-float (64-byte) boundary. */
