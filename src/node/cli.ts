@@ -2,6 +2,7 @@
 // The `tinylm` command. `npm start` runs `tinylm tour`.
 import { TinyLMError } from "../errors.js";
 import { PRETRAIN_HELP, pretrainCommand } from "./commands/pretrain.js";
+import { QUANTIZE_HELP, REPORT_HELP, quantizeCommand, reportCommand } from "./commands/quantize.js";
 import { chapters, runTour } from "./tour/index.js";
 
 const HELP = `tinylm — the life cycle of a small language model, in TypeScript and WebAssembly SIMD
@@ -9,6 +10,8 @@ const HELP = `tinylm — the life cycle of a small language model, in TypeScript
 Usage:
   tinylm tour [--quick] [--chapter <id>]...   walk through the life cycle, chapter by chapter, and print a report
   ${PRETRAIN_HELP}
+  ${QUANTIZE_HELP}
+  ${REPORT_HELP}
   tinylm help                                 show this text
 
 Options:
@@ -25,6 +28,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === "pretrain") {
     await pretrainCommand(rest);
+    return 0;
+  }
+  if (command === "quantize") {
+    await quantizeCommand(rest);
+    return 0;
+  }
+  if (command === "report") {
+    await reportCommand(rest);
     return 0;
   }
   if (command !== "tour") return usage(`unknown command "${command}"`);

@@ -327,6 +327,11 @@ function count(n: number): string {
   return String(n);
 }
 
+// Six decimals as llama-perplexity prints KLD, three significant digits below that (F16 sits around 1e-6), 0 as 0.
+function kld(x: number): string {
+  return x === 0 ? "0" : Math.abs(x) >= 1e-4 ? x.toFixed(6) : x.toExponential(2);
+}
+
 function speed(t: Throughput | null): string {
   return t === null ? "—" : `${t.mean.toFixed(1)} ± ${t.std.toFixed(1)}`;
 }
@@ -342,8 +347,8 @@ export function formatQuantReport(report: QuantReport): string {
     count(r.parameters),
     r.bitsPerWeight.toFixed(2),
     `${r.perplexity.value.toFixed(3)} ± ${r.perplexity.error.toFixed(3)}`,
-    `${r.kl.value.toFixed(6)} ± ${r.kl.error.toFixed(6)}`,
-    r.kl.p99.toFixed(6),
+    `${kld(r.kl.value)} ± ${kld(r.kl.error)}`,
+    kld(r.kl.p99),
     `${(100 * r.sameTop.value).toFixed(2)} ± ${(100 * r.sameTop.error).toFixed(2)} %`,
     speed(r.pp),
     speed(r.tg),
@@ -407,5 +412,5 @@ export function precisionVariant(k: Kernels, model: Llama, recipe: PrecisionReci
     return { label, model: reloaded, gguf, free: () => reloaded.free() };
   }
   check(isQuantType(recipe.type), "BAD_ARGUMENT", `precisionVariant: unknown type ${String(recipe.type)}`);
-  throw new TinyLMError("UNSUPPORTED", `${label}: inference from block-quantized weights is not available in this build yet`);
+  throw new TinyLMError("UNSUPPORTED", "inference from block-quantized weights is not available in this build yet");
 }

@@ -39,6 +39,9 @@ describe("the tinylm CLI", () => {
     expect(report).toMatch(/\| seed\s+\| error ŷ − target\s+\| 0\.4471\s+\|/);
     expect(report).toMatch(/\| tokenizer\s+\| tokens per word \(held-out\)\s+\| \d\.\d\d/);
     expect(report).toMatch(/\| pretrain\s+\| held-out perplexity\s+\| \d+\.\d\s+\| bigram: \d+\.\d/);
+    // The last chapter: the base model at each precision, bits per weight measured from its GGUF file.
+    expect(stdout).toMatch(/== Chapter \d+: Quantization: fewer bits per weight, measured ==/);
+    expect(report).toMatch(/\| quantize\s+\| F16: BPW, PPL, same top\s+\| 16\.\d\d, \d+\.\d\d, (9\d|100)\.\d%\s+\| F32: 32, \d+\.\d\d; tg \d+ vs \d+ t\/s/);
     const steps = /SGD steps until \|ŷ − 0\.2\| < 0\.01\s+\| (\d+)/.exec(report);
     expect(steps, "the seed network reaches the target").not.toBeNull();
     const accuracy = /accuracy on fresh points\s+\| ([\d.]+)%/.exec(report);
