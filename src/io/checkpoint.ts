@@ -4,7 +4,9 @@ import { type LlamaConfig, validateConfig } from "../nn/config.js";
 import { Llama } from "../nn/llama.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { TrainState } from "../train/pretrain.js";
-import { type GgufValue, gguf } from "./gguf.js";
+import { type QuantType, isQuantType } from "../quant/formats.js";
+import { type WeightType, ggufIsQuantized, quantizeModel, quantizedModelFromGguf, quantizedModelToGguf } from "../quant/model.js";
+import { type GgufValue, gguf, readGguf } from "./gguf.js";
 import { type HfDtype, hfLlamaConfigJson, llamaConfigFromHf, llamaFromSafetensors, llamaToSafetensors } from "./hf-llama.js";
 import { type DecodeTensor, type EncodeTensor, llamaFromGguf, llamaToGguf } from "./llama-gguf.js";
 import { f32Tensor, readSafetensors, tensorToF32, writeSafetensors } from "./safetensors.js";
@@ -69,8 +71,15 @@ export function modelFromHfFiles(k: Kernels, files: Map<string, Uint8Array>): { 
 }
 
 export interface GgufSaveOptions {
-  /** 2-D tensors as "F32" (default) or "F16"; norms stay F32. */
-  type?: "F32" | "F16";
+  /**
+   * 2-D tensors of an f32 model as "F32" (default), "F16", or quantized ("Q8_0", "Q4_0", "Q4_1": a pure file, as
+   * `llama-quantize --pure` writes, rows not a multiple of 32 in F16); norms stay F32. A model that already holds
+   * quantized or f16 weights is written as it is held, and `type` must be left unset.
+   */
+  type?: "F32" | "F16" | QuantType;
+  /** With a quantized `type`: storage of token_embd / output (see quantizeModel). */
+  keepEmbedding?: WeightType;
+  keepOutput?: WeightType;
   /** Embedded as tokenizer.ggml.* so llama.cpp can tokenize (a byte-level BPE with the GPT-2 pre-tokenizer). */
   tokenizer?: Tokenizer;
   name?: string;
@@ -82,12 +91,33 @@ export interface GgufSaveOptions {
 /** The bytes of a llama GGUF file for the model (Q/K rows permuted to llama.cpp's adjacent-pair RoPE). */
 export function modelToGguf(model: Llama, options: GgufSaveOptions = {}): Uint8Array {
   const metadata: [string, GgufValue][] = options.tokenizer ? tokenizerGgufMetadata(options.tokenizer) : [["tokenizer.ggml.model", gguf.string("no_vocab")]];
+  if (model.quantized.size > 0 || model.f16.size > 0) {
+    check(options.type === undefined && options.encode === undefined, "BAD_ARGUMENT",
+      "modelToGguf: this model holds quantized or f16 weights and is saved as held; quantize the f32 model for another type");
+    return quantizedModelToGguf(model, { name: options.name, metadata });
+  }
+  if (isQuantType(options.type)) {
+    const q = quantizeModel(model, options.type, { keepEmbedding: options.keepEmbedding, keepOutput: options.keepOutput });
+    try {
+      return quantizedModelToGguf(q, { name: options.name, metadata });
+    } finally {
+      q.free();
+    }
+  }
   return llamaToGguf(model.config, modelTensors(model), { type: options.type, name: options.name, metadata, encode: options.encode, fileType: options.fileType });
 }
 
-/** A model from GGUF bytes (F32/F16/BF16 tensors, others through `decode`), and its tokenizer when one is embedded. */
+/**
+ * A model from GGUF bytes, and its tokenizer when one is embedded. F32/F16/BF16 files give a trainable f32 model; a
+ * file with Q8_0/Q4_0/Q4_1 tensors gives an inference model that keeps them quantized (src/quant/model.ts), unless a
+ * `decode` function is given, which turns them into f32 values instead.
+ */
 export function modelFromGguf(k: Kernels, bytes: Uint8Array, options: { decode?: DecodeTensor } = {}): { model: Llama; tokenizer?: Tokenizer; metadata: Map<string, GgufValue> } {
-  const { config, tensors, metadata } = llamaFromGguf(bytes, options);
+  const file = readGguf(bytes);
+  if (options.decode === undefined && ggufIsQuantized(file)) {
+    return { model: quantizedModelFromGguf(k, file), tokenizer: tokenizerFromGguf(file.metadata), metadata: file.metadata };
+  }
+  const { config, tensors, metadata } = llamaFromGguf(file, options);
   return { model: modelFromTensors(k, config, tensors), tokenizer: tokenizerFromGguf(metadata), metadata };
 }
 

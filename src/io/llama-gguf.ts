@@ -56,24 +56,25 @@ export function ggufToHfName(name: string): string {
 /**
  * Reorders the rows of a q_proj / k_proj weight (nHeads·hs rows of nIn) from HF's rotate_half layout to llama.cpp's
  * adjacent-pair layout: within each head, output row 2j + s is input row s·hs/2 + j. This is numpy's
- * `w.reshape(nHeads, 2, hs/2, nIn).swapaxes(1, 2).reshape(-1, nIn)`.
+ * `w.reshape(nHeads, 2, hs/2, nIn).swapaxes(1, 2).reshape(-1, nIn)`. Quantized blocks are rows too: pass a tensor's
+ * bytes with nIn = bytes per row (block formats never cross rows, so the permuted bytes are exact).
  */
-export function permuteRopeRows(w: Float32Array, nHeads: number, nIn: number): Float32Array {
+export function permuteRopeRows<T extends Float32Array | Uint8Array>(w: T, nHeads: number, nIn: number): T {
   return moveRows(w, nHeads, nIn, false);
 }
 
 /** The inverse of permuteRopeRows: llama.cpp's adjacent-pair row order back to HF's rotate_half order. */
-export function unpermuteRopeRows(w: Float32Array, nHeads: number, nIn: number): Float32Array {
+export function unpermuteRopeRows<T extends Float32Array | Uint8Array>(w: T, nHeads: number, nIn: number): T {
   return moveRows(w, nHeads, nIn, true);
 }
 
-function moveRows(w: Float32Array, nHeads: number, nIn: number, inverse: boolean): Float32Array {
+function moveRows<T extends Float32Array | Uint8Array>(w: T, nHeads: number, nIn: number, inverse: boolean): T {
   check(Number.isInteger(nHeads) && nHeads > 0 && Number.isInteger(nIn) && nIn > 0, "BAD_SHAPE", "nHeads and nIn must be positive integers");
   const rows = w.length / nIn;
   const hs = rows / nHeads;
   check(Number.isInteger(rows) && Number.isInteger(hs) && hs % 2 === 0, "BAD_SHAPE",
     `a ${w.length}-value weight with rows of ${nIn} is not ${nHeads} heads of an even head size`);
-  const out = new Float32Array(w.length);
+  const out = (w instanceof Float32Array ? new Float32Array(w.length) : new Uint8Array(w.length)) as T;
   for (let h = 0; h < nHeads; h++) {
     for (let j = 0; j < hs / 2; j++) {
       for (let s = 0; s < 2; s++) {
@@ -177,6 +178,29 @@ export interface LlamaFromGguf {
 export function llamaFromGguf(file: Uint8Array | GgufFile, options: { decode?: DecodeTensor } = {}): LlamaFromGguf {
   const f = file instanceof Uint8Array ? readGguf(file) : file;
   const m = f.metadata;
+  const config = llamaConfigFromGguf(f);
+  const shapes = hfParameterShapes(config);
+  const tensors = new Map<string, Float32Array>();
+  for (const t of f.tensors) {
+    const name = ggufToHfName(t.name);
+    const shape = shapes.get(name);
+    check(shape !== undefined, "BAD_FILE", `gguf: tensor "${t.name}" does not belong to a ${config.nLayers}-layer model`);
+    const ne = [...shape].reverse();
+    check(t.shape.length === ne.length && t.shape.every((d, i) => d === ne[i]), "BAD_FILE",
+      `gguf: tensor "${t.name}" has ne [${t.shape}], expected [${ne}] for this config`);
+    let values = t.type === "F32" || t.type === "F16" || t.type === "BF16" ? ggufTensorToF32(t) : options.decode?.(t);
+    check(values !== undefined, "UNSUPPORTED", `gguf: tensor "${t.name}" is ${t.type}; pass a decode function to read it`);
+    if (name.endsWith("q_proj.weight")) values = unpermuteRopeRows(values, config.nHeads, config.dim);
+    if (name.endsWith("k_proj.weight")) values = unpermuteRopeRows(values, config.nKvHeads, config.dim);
+    tensors.set(name, values);
+  }
+  for (const name of shapes.keys()) check(tensors.has(name), "BAD_FILE", `gguf: tensor "${hfToGgufName(name)}" is missing`);
+  return { config, tensors, metadata: m };
+}
+
+/** The model config a llama GGUF file describes (its llama.* keys and token_embd's shape), validated. */
+export function llamaConfigFromGguf(f: GgufFile): LlamaConfig {
+  const m = f.metadata;
   const arch = ggufString(m, "general.architecture");
   check(arch !== undefined, "BAD_FILE", "gguf: general.architecture is missing");
   check(arch === "llama", "UNSUPPORTED", `gguf: architecture "${arch}" is not supported (only "llama")`);
@@ -215,24 +239,7 @@ export function llamaFromGguf(file: Uint8Array | GgufFile, options: { decode?: D
     const v = ggufNumber(m, key);
     check(v === undefined || v === hs, "UNSUPPORTED", `gguf: ${key} = ${v} differs from the head size ${hs}; only full-width RoPE heads are supported`);
   }
-
-  const shapes = hfParameterShapes(config);
-  const tensors = new Map<string, Float32Array>();
-  for (const t of f.tensors) {
-    const name = ggufToHfName(t.name);
-    const shape = shapes.get(name);
-    check(shape !== undefined, "BAD_FILE", `gguf: tensor "${t.name}" does not belong to a ${config.nLayers}-layer model`);
-    const ne = [...shape].reverse();
-    check(t.shape.length === ne.length && t.shape.every((d, i) => d === ne[i]), "BAD_FILE",
-      `gguf: tensor "${t.name}" has ne [${t.shape}], expected [${ne}] for this config`);
-    let values = t.type === "F32" || t.type === "F16" || t.type === "BF16" ? ggufTensorToF32(t) : options.decode?.(t);
-    check(values !== undefined, "UNSUPPORTED", `gguf: tensor "${t.name}" is ${t.type}; pass a decode function to read it`);
-    if (name.endsWith("q_proj.weight")) values = unpermuteRopeRows(values, config.nHeads, config.dim);
-    if (name.endsWith("k_proj.weight")) values = unpermuteRopeRows(values, config.nKvHeads, config.dim);
-    tensors.set(name, values);
-  }
-  for (const name of shapes.keys()) check(tensors.has(name), "BAD_FILE", `gguf: tensor "${hfToGgufName(name)}" is missing`);
-  return { config, tensors, metadata: m };
+  return config;
 }
 
 // A config read from a file: its problems are the file's, so they are reported as BAD_FILE.

@@ -1,7 +1,12 @@
 import { check } from "../errors.js";
+import { add } from "../kernels/elementwise.js";
 import { gemm } from "../kernels/gemm.js";
 import type { HeapArray } from "../kernels/heap.js";
 import type { Kernels } from "../kernels/module.js";
+import { QuantizedMatrix, qmatmul } from "../kernels/quant.js";
+
+/** A Linear weight (OC, C): f32 in the heap, or quantized blocks that qmatmul reads directly (inference only). */
+export type Weight = HeapArray<"f32"> | QuantizedMatrix;
 
 // A Linear layer, y = x·Wᵀ + b, with W stored (OC, C) as PyTorch's nn.Linear and llm.c's matmul keep it.
 // The bias broadcast and its gradient are rank-1 GEMMs against a column of ones (B,), so the layer needs no kernel
@@ -20,15 +25,33 @@ export function linearForward(k: Kernels, out: HeapArray, inp: HeapArray, weight
   matmulForward(k, out, inp, weight, B, C, OC, beta === 1);
 }
 
-// out (B,OC) = inp (B,C)·weightᵀ, weight (OC,C); with accumulate, out += … (a residual add for free).
-export function matmulForward(k: Kernels, out: HeapArray, inp: HeapArray, weight: HeapArray, B: number, C: number, OC: number,
+// out (B,OC) = inp (B,C)·weightᵀ, weight (OC,C); with accumulate, out += … (a residual add for free). A quantized
+// weight goes through qmatmul, which overwrites its output, so accumulating costs a temporary and an add.
+export function matmulForward(k: Kernels, out: HeapArray, inp: HeapArray, weight: Weight, B: number, C: number, OC: number,
   accumulate = false): void {
-  gemm(k, out, inp, weight, { M: B, N: OC, K: C, transB: true, beta: accumulate ? 1 : 0 });
+  if (!(weight instanceof QuantizedMatrix)) {
+    gemm(k, out, inp, weight, { M: B, N: OC, K: C, transB: true, beta: accumulate ? 1 : 0 });
+    return;
+  }
+  check(weight.rows === OC && weight.cols === C, "BAD_SHAPE", `matmulForward: the weight is (${weight.rows}, ${weight.cols}), expected (${OC}, ${C})`);
+  if (!accumulate) {
+    qmatmul(k, out, inp, weight, B);
+    return;
+  }
+  const tmp = k.f32(B * OC);
+  try {
+    qmatmul(k, tmp, inp, weight, B);
+    const o = out.subarray(0, B * OC);
+    add(k, o, o, tmp);
+  } finally {
+    tmp.free();
+  }
 }
 
 // dinp (B,C) += dout·weight, dweight (OC,C) += doutᵀ·inp; dinp may be null.
 export function matmulBackward(k: Kernels, dinp: HeapArray | null, dweight: HeapArray, dout: HeapArray, inp: HeapArray,
-  weight: HeapArray, B: number, C: number, OC: number): void {
+  weight: Weight, B: number, C: number, OC: number): void {
+  check(!(weight instanceof QuantizedMatrix), "UNSUPPORTED", "matmulBackward: quantized weights are for inference; train with f32 weights");
   if (dinp !== null) gemm(k, dinp, dout, weight, { M: B, N: C, K: OC, beta: 1 });
   gemm(k, dweight, dout, inp, { M: OC, N: C, K: B, transA: true, beta: 1 });
 }
