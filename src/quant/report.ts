@@ -11,7 +11,7 @@
 //               99th percentile (a mean hides the few positions a 4-bit model gets badly wrong)
 //   same top    share of positions whose most likely token equals the reference's ± sqrt(p(1−p)/(n−1))
 //   ppN / tgN   llama-bench's tests: N prompt tokens in one decode call on an empty cache; N tokens decoded one at a
-//               time from an empty cache. Tokens per second, mean ± sample std over repetitions after one warm-up.
+//               time from an empty cache. Tokens per second, mean ± sample std over repetitions after warm-up runs.
 //
 // Every model sees exactly the same windows (consecutive, non-overlapping, each position scored), window by window,
 // so no more than one window's logits per model are held at a time.
@@ -23,6 +23,7 @@ import type { Llama } from "../nn/llama.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import { Random } from "../util/random.js";
 import { type QuantType, isQuantType } from "./formats.js";
+import { quantizeModel } from "./model.js";
 
 /** What the report needs from a key/value cache. */
 export interface ReportCache {
@@ -63,8 +64,10 @@ export interface QuantReportOptions {
   ppTokens?: number;
   /** Generated tokens of the tg test (0 skips it). Default min(128, the context length). */
   tgTokens?: number;
-  /** Timed repetitions of each speed test (after one untimed warm-up). Default 5. */
+  /** Timed repetitions of each speed test. Default 5. */
   repetitions?: number;
+  /** Untimed runs before them (the JIT tiers wasm up in the background; early runs can be slower). Default 1. */
+  warmup?: number;
   /** Seed of the speed tests' random token ids. Default 0. */
   seed?: number;
   /** Milliseconds (default performance.now). workerd freezes the clock during execution: pass a real one there. */
@@ -256,6 +259,7 @@ export async function quantReport(entries: readonly ReportEntry[], heldOut: Arra
   const tgN = positiveInt("tgTokens", options.tgTokens, Math.min(128, ctx), true);
   check(ppN <= ctx && tgN <= ctx, "BAD_ARGUMENT", `quantReport: ppTokens ${ppN} and tgTokens ${tgN} must not exceed the context length ${ctx}`);
   const reps = positiveInt("repetitions", options.repetitions, 5);
+  const warmup = positiveInt("warmup", options.warmup, 1, true);
   const clock = options.clock ?? (() => performance.now());
   const aborted = () => {
     if (options.signal?.aborted) throw new TinyLMError("BAD_ARGUMENT", "quantReport: aborted");
@@ -292,10 +296,10 @@ export async function quantReport(entries: readonly ReportEntry[], heldOut: Arra
   const bench = async (label: string, m: ReportModel, n: number, run: (cache: ReportCache) => void): Promise<Throughput | null> => {
     if (n === 0) return null;
     const runs: number[] = [];
-    for (let r = 0; r <= reps; r++) {
+    for (let r = 0; r < warmup + reps; r++) {
       aborted();
       const rate = time(m, n, run);
-      if (r > 0) runs.push(rate); // the first run warms the JIT and the caches
+      if (r >= warmup) runs.push(rate);
       await Promise.resolve();
     }
     options.onProgress?.({ stage: "speed", label, done: 1, total: 1 });
@@ -400,8 +404,8 @@ export interface PrecisionVariant extends ReportEntry {
 
 /**
  * `model` (f32) at another precision: its GGUF bytes and a model that computes from them. F32 is the model itself;
- * F16 is the model reloaded from its F16 file (weights rounded to f16, computed in f32). Block-quantized recipes
- * need the quantized model (src/quant), and throw UNSUPPORTED until it is there.
+ * F16 is the model reloaded from its F16 file (weights rounded to f16, computed in f32). Block types are
+ * quantizeModel's model (src/quant/model.ts: llama.cpp's reference rounding, integer block products) and its file.
  */
 export function precisionVariant(k: Kernels, model: Llama, recipe: PrecisionRecipe, options: { tokenizer?: Tokenizer } = {}): PrecisionVariant {
   const label = precisionLabel(recipe);
@@ -412,5 +416,11 @@ export function precisionVariant(k: Kernels, model: Llama, recipe: PrecisionReci
     return { label, model: reloaded, gguf, free: () => reloaded.free() };
   }
   check(isQuantType(recipe.type), "BAD_ARGUMENT", `precisionVariant: unknown type ${String(recipe.type)}`);
-  throw new TinyLMError("UNSUPPORTED", "inference from block-quantized weights is not available in this build yet");
+  const q = quantizeModel(model, recipe.type, recipe.output === undefined ? {} : { keepOutput: recipe.output });
+  try {
+    return { label, model: q, gguf: modelToGguf(q, { tokenizer: options.tokenizer }), free: () => q.free() };
+  } catch (e) {
+    q.free();
+    throw e;
+  }
 }

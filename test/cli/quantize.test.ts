@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
+import { readGguf } from "../../src/io/gguf.js";
 import { saveModel } from "../../src/node/checkpoint.js";
 import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import { llamaConfig } from "../../src/nn/config.js";
@@ -62,6 +63,24 @@ describe("`tinylm quantize` and `tinylm report`", () => {
     const again = await tinylm("report", out, "--types", "f32", "--text", text, "--windows", "2", "--reps", "1");
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/\| F32 +\|/);
+  });
+
+  it("quantize: a mixed recipe (Q4_0, output Q8_0) in llama.cpp's tensor types; report: every default precision", async () => {
+    const out = join(dir, "model-q4_0.gguf");
+    const q = await tinylm("quantize", model, "--type", "q4_0", "--keep-output", "q8_0", "--out", out);
+    expect(q.stderr).toBe("");
+    expect(q.stdout).toMatch(/: Q4_0 \+ output Q8_0, 0\.\d\d MiB/);
+    const types = new Map(readGguf(readFileSync(out)).tensors.map((t) => [t.name, t.type]));
+    expect(types.get("token_embd.weight")).toBe("Q8_0"); // tied embeddings: the output is the embedding
+    expect(types.get("blk.0.attn_q.weight")).toBe("Q4_0");
+    expect(types.get("blk.1.ffn_down.weight")).toBe("Q4_0");
+    expect(types.get("output_norm.weight")).toBe("F32");
+    const r = await tinylm("report", model, "--text", text, "--windows", "2", "--reps", "1");
+    expect(r.code).toBe(0);
+    for (const label of ["F32", "F16", "Q8_0", "Q4_1", "Q4_0"]) expect(r.stdout).toMatch(new RegExp(`\\| ${label} +\\| +0\\.\\d\\d MiB`));
+    const again = await tinylm("report", out, "--text", text);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already stored at reduced precision");
   });
 
   it("bad input fails with a message and exit code 1", async () => {

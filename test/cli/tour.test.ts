@@ -42,6 +42,10 @@ describe("the tinylm CLI", () => {
     // The last chapter: the base model at each precision, bits per weight measured from its GGUF file.
     expect(stdout).toMatch(/== Chapter \d+: Quantization: fewer bits per weight, measured ==/);
     expect(report).toMatch(/\| quantize\s+\| F16: BPW, PPL, same top\s+\| 16\.\d\d, \d+\.\d\d, (9\d|100)\.\d%\s+\| F32: 32, \d+\.\d\d; tg \d+ vs \d+ t\/s/);
+    const q4 = /\| quantize\s+\| Q4_0: BPW, PPL, same top\s+\| (\d+\.\d\d), (\d+\.\d\d), (\d+\.\d)%/.exec(report);
+    expect(q4, "the Q4_0 row").not.toBeNull();
+    expect(Number(q4![1])).toBeLessThan(8); // 4.5 bits in blocks; F32 norms and F16 fallbacks add some
+    expect(Number(q4![3])).toBeGreaterThan(50); // most next-token choices survive 4-bit weights
     const steps = /SGD steps until \|ŷ − 0\.2\| < 0\.01\s+\| (\d+)/.exec(report);
     expect(steps, "the seed network reaches the target").not.toBeNull();
     const accuracy = /accuracy on fresh points\s+\| ([\d.]+)%/.exec(report);

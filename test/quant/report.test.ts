@@ -150,6 +150,31 @@ describe("quantReport on a small Llama: F32 against itself and its F16 file", ()
     expect(json.rows.map((r: { label: string }) => r.label)).toEqual(["F32", "F16"]);
   });
 
+  it("block-quantized rows: BPW from the file's blocks, KL growing as bits shrink, the output kept at Q8_0", async () => {
+    const { tensors } = parameterLayout(config);
+    const n2 = tensors.filter((t) => t.shape.length === 2).reduce((a, t) => a + t.size, 0);
+    const n1 = tensors.filter((t) => t.shape.length === 1).reduce((a, t) => a + t.size, 0);
+    const embed = config.vocabSize * config.dim; // tied: the embedding is also the output
+    const recipes = [{ type: "Q8_0" }, { type: "Q4_1" }, { type: "Q4_0" }, { type: "Q4_0", output: "Q8_0" }] as const;
+    const quantized = recipes.map((r) => precisionVariant(k, model, r));
+    try {
+      const r = await quantReport([entries[0], ...quantized], text, { windowLength: 16, ppTokens: 4, tgTokens: 2, repetitions: 1 });
+      expect(r.rows.map((row) => row.label)).toEqual(["F32", "Q8_0", "Q4_1", "Q4_0", "Q4_0 + output Q8_0"]);
+      // Every matrix of this config has rows of 32 or 64 values, so every one is blocks: 34, 20, 18 bytes per 32.
+      const bpw = (perBlock: number[]) => ((perBlock[0] * (n2 - embed)) / 32 + (perBlock[1] * embed) / 32 + 4 * n1) * 8 / (n1 + n2);
+      expect(r.rows[1].bitsPerWeight).toBeCloseTo(bpw([34, 34]), 12);
+      expect(r.rows[2].bitsPerWeight).toBeCloseTo(bpw([20, 20]), 12);
+      expect(r.rows[3].bitsPerWeight).toBeCloseTo(bpw([18, 18]), 12);
+      expect(r.rows[4].bitsPerWeight).toBeCloseTo(bpw([18, 34]), 12);
+      const [, q8, , q4] = r.rows;
+      expect(q8.kl.value).toBeGreaterThan(report.rows[1].kl.value); // F16's
+      expect(q4.kl.value).toBeGreaterThan(q8.kl.value);
+      expect(q4.sameTop.value).toBeLessThan(1);
+    } finally {
+      for (const q of quantized) q.free();
+    }
+  });
+
   it("with speed tests turned off, the speed cells are empty", async () => {
     const r = await quantReport(entries.slice(0, 1), text, { windowLength: 16, maxWindows: 1, ppTokens: 0, tgTokens: 0 });
     expect(r.windows).toBe(1);

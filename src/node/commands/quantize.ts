@@ -88,6 +88,8 @@ export async function reportCommand(args: readonly string[]): Promise<void> {
   const recipes = types.split(",").map(parsePrecision);
   const k = await loadKernelsFromFiles();
   const { model, tokenizer } = await source(path, "report", k);
+  check(model.quantized.size === 0 && model.f16.size === 0, "BAD_ARGUMENT",
+    `report: ${path} is already stored at reduced precision; give the F32 model it was made from (the reference of every row)`);
   check(tokenizer !== undefined, "BAD_ARGUMENT", "report: the model carries no tokenizer (tokenizer.json or tokenizer.ggml.*) to read the held-out text with");
   const T = window ?? Math.min(256, model.config.contextLength);
   const heldOut = await heldOutIds(tokenizer, text, windows * T + 1);
@@ -106,7 +108,7 @@ export async function reportCommand(args: readonly string[]): Promise<void> {
  */
 export async function reportFor(
   k: Kernels, model: Llama, tokenizer: Tokenizer | undefined, recipes: readonly PrecisionRecipe[], heldOut: ArrayLike<number>,
-  options: { windowLength: number; maxWindows: number; repetitions: number; ppTokens?: number; tgTokens?: number },
+  options: { windowLength: number; maxWindows: number; repetitions: number; warmup?: number; ppTokens?: number; tgTokens?: number },
   say: (line?: string) => void,
   progress: (label: string, total: number) => ProgressBar = (label, total) => new ProgressBar(label, total),
 ): Promise<Awaited<ReturnType<typeof quantReport>>> {
