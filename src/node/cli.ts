@@ -3,6 +3,7 @@
 import { TinyLMError } from "../errors.js";
 import { PRETRAIN_HELP, pretrainCommand } from "./commands/pretrain.js";
 import { QUANTIZE_HELP, REPORT_HELP, quantizeCommand, reportCommand } from "./commands/quantize.js";
+import { SFT_HELP, sftCommand } from "./commands/sft.js";
 import { chapters, runTour } from "./tour/index.js";
 
 const HELP = `tinylm — the life cycle of a small language model, in TypeScript and WebAssembly SIMD
@@ -10,6 +11,7 @@ const HELP = `tinylm — the life cycle of a small language model, in TypeScript
 Usage:
   tinylm tour [--quick] [--chapter <id>]...   walk through the life cycle, chapter by chapter, and print a report
   ${PRETRAIN_HELP}
+  ${SFT_HELP}
   ${QUANTIZE_HELP}
   ${REPORT_HELP}
   tinylm help                                 show this text
@@ -28,6 +30,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === "pretrain") {
     await pretrainCommand(rest);
+    return 0;
+  }
+  if (command === "sft") {
+    await sftCommand(rest);
     return 0;
   }
   if (command === "quantize") {

@@ -1,5 +1,6 @@
 import type { Kernels } from "../../kernels/module.js";
 import type { Llama } from "../../nn/llama.js";
+import type { ChatTemplate } from "../../posttrain/chat.js";
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import type { ProgressBar } from "../progress.js";
 
@@ -34,6 +35,8 @@ export interface TourArtifacts {
   tokenizer?: Tokenizer;
   /** The pretrained base model. */
   model?: Llama;
+  /** The SFT chat model, its tokenizer (with the chat markers) and template: the policy and reference of PPO / DPO. */
+  chat?: { model: Llama; tokenizer: Tokenizer; template: ChatTemplate };
 }
 
 /**

@@ -6,12 +6,13 @@ import type { Chapter, ReportRow, TourArtifacts } from "./chapter.js";
 import { pretrainingChapter } from "./pretraining.js";
 import { quantizationChapter } from "./quantization.js";
 import { seedNetwork } from "./seed-network.js";
+import { sftChapter } from "./sft.js";
 import { tokenizerChapter } from "./tokenizer.js";
 
 export type { Chapter, ReportRow, TourArtifacts, TourContext } from "./chapter.js";
 
 /** The tour's chapters in life-cycle order; each later stage adds its own file and one entry here. */
-export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, quantizationChapter];
+export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, sftChapter, quantizationChapter];
 
 export interface TourOptions {
   /** Smaller runs (≤ 2 minutes for the whole tour). Default false. */
