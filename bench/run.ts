@@ -9,6 +9,7 @@ import { runBrowserBench } from "./browser.js";
 import { type BenchOptions, kernelsFor, tfWasm } from "./common.js";
 import { runGemmBench } from "./gemm.js";
 import { runQuantBench } from "./quant.js";
+import { runQuantModelBench } from "./quant-model.js";
 import { runTokenizerBench } from "./tokenizer.js";
 import { runTokenizerTrainBench } from "./tokenizer-train.js";
 import { runTransformerBench } from "./transformer.js";
@@ -26,6 +27,7 @@ const benches: BenchEntry[] = [
   { title: "Tokenizer", run: runTokenizerBench },
   { title: "Tokenizer training", run: runTokenizerTrainBench },
   { title: "Transformer", run: runTransformerBench },
+  { title: "Generation from quantized weights", run: runQuantModelBench },
   { title: "Transformer in the browser (beside llama.cpp wasm)", run: runBrowserBench },
 ];
 

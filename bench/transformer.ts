@@ -61,12 +61,12 @@ async function trainingTable(k: Kernels, quick: boolean): Promise<string> {
   return markdownTable(["training step (forward + backward)", "tokens/s", "model GFLOP/s", "our GEMM GFLOP/s", "MFU", `≥ ${MFU_TARGET * 100}%`], rows);
 }
 
-interface Speed {
+export interface Speed {
   pp: number;
   tg: number;
 }
 
-function ours(model: Llama, prompt: number[], tgTokens: number, rounds: number): Speed {
+export function ours(model: Llama, prompt: number[], tgTokens: number, rounds: number): Speed {
   const cache = model.newCache();
   const pp = best(rounds, () => {
     cache.reset();
@@ -81,7 +81,7 @@ function ours(model: Llama, prompt: number[], tgTokens: number, rounds: number):
   return { pp: prompt.length / pp, tg: tgTokens / tg };
 }
 
-async function llamaCpp(path: string, prompt: number[], tgTokens: number, rounds: number): Promise<Speed | undefined> {
+export async function llamaCpp(path: string, prompt: number[], tgTokens: number, rounds: number): Promise<Speed | undefined> {
   let mod: typeof import("node-llama-cpp");
   try {
     mod = await import("node-llama-cpp");
