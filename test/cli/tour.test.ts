@@ -39,6 +39,9 @@ describe("the tinylm CLI", () => {
     expect(report).toMatch(/\| seed\s+\| error ŷ − target\s+\| 0\.4471\s+\|/);
     expect(report).toMatch(/\| tokenizer\s+\| tokens per word \(held-out\)\s+\| \d\.\d\d/);
     expect(report).toMatch(/\| pretrain\s+\| held-out perplexity\s+\| \d+\.\d\s+\| bigram: \d+\.\d/);
+    const sft = /\| sft\s+\| held-out exact match\s+\| ([\d.]+)%\s+\| base: ([\d.]+)%/.exec(report);
+    expect(sft, "the SFT chapter reports exact match of base and fine-tuned models").not.toBeNull();
+    expect(Number(sft![1])).toBeGreaterThan(Number(sft![2]));
     // The last chapter: the base model at each precision, bits per weight measured from its GGUF file.
     expect(stdout).toMatch(/== Chapter \d+: Quantization: fewer bits per weight, measured ==/);
     expect(report).toMatch(/\| quantize\s+\| F16: BPW, PPL, same top\s+\| 16\.\d\d, \d+\.\d\d, (9\d|100)\.\d%\s+\| F32: 32, \d+\.\d\d; tg \d+ vs \d+ t\/s/);

@@ -39,7 +39,7 @@ export const sftChapter: Chapter = {
     log(`  ${template.render(example.messages)}`);
     const { ids, train: learn } = template.encode(tok, example.messages);
     log(`  → ${ids.length} tokens; the loss counts only the ${learn.filter(Boolean).length} of the answer and its end marker:`);
-    log(`    ${ids.map((id, i) => (learn[i] ? `[${tok.decode([id])}]` : tok.decode([id]))).join(" ")}`);
+    log(`    ${ids.map((id, i) => (learn[i] ? `[${tok.decode([id])}]` : tok.decode([id]))).join("|")}   (| between tokens, [trained])`);
     log(`The tokenizer gained ${added} special tokens (${template.specialTokens().join(" ")}); the embedding grew by as many rows, each the mean embedding.`);
     log();
 
