@@ -13,7 +13,7 @@ export { adamw, type AdamWOptions } from "./kernels/optim.js";
 export { attention, attentionBackward, type AttentionShape } from "./kernels/attention.js";
 export { rope, ropeTables, type RopeShape } from "./kernels/rope.js";
 export { type LlamaConfig, type PresetName, type ParamTensor, PRESETS, BYTES_PER_PARAM, llamaConfig, validateConfig, parameterLayout, parameterTable } from "./nn/config.js";
-export { Llama, KVCache, type LlamaInitOptions } from "./nn/llama.js";
+export { Llama, KVCache, type LlamaInitOptions, type LlamaStorage } from "./nn/llama.js";
 export { pretrain, evaluate, clipGradients, flopsPerToken, type PretrainOptions, type StepLog, type EvalLog, type TrainState } from "./train/pretrain.js";
 export { learningRate, type LrSchedule } from "./train/schedule.js";
 export { splitTokens, randomBatch, evenBatches, encodeLines, type Batch, type TokenSplits } from "./train/data.js";
@@ -34,6 +34,7 @@ export { readGguf, writeGguf, gguf, GGML_TYPES, type GgufFile, type GgufTensor, 
 export { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from "./util/f16.js";
 export { QuantizedMatrix, qmatmul, qmatmulWorkBytes, quantize, dequantize, heapBytes, type QmatmulOptions } from "./kernels/quant.js";
 export { QUANT_FORMATS, canQuantize, isQuantType, quantizedBytes, type QuantType, type QuantFormat } from "./quant/formats.js";
+export { quantizeModel, weightTypes, modelFileType, quantizedModelToGguf, quantizedModelFromGguf, ggufIsQuantized, type WeightType, type QuantizeModelOptions, type QuantizedGgufOptions } from "./quant/model.js";
 export { Random } from "./util/random.js";
 export { Tokenizer, BpeModel, WordPieceModel, UnigramModel, bertTokenizerJSON, regexFromRust, TIKTOKEN_ENCODINGS, type EncodeOptions, type FromTiktokenOptions, type SpecialSet, type Model, type AddedToken, type TokenizerParts } from "./tokenizer/index.js";
 export { BpeTrainer, WordPieceTrainer, UnigramTrainer, unigramSegment, type BpeTrainerOptions, type WordPieceTrainerOptions, type UnigramTrainerOptions, type TokenizerJson, type TrainerInput, type TrainProgress, type TrainRunOptions } from "./tokenizer/train/index.js";
