@@ -180,6 +180,7 @@ export class Llama {
   /** The named parameter tensor (HF name) as a view into the slab. */
   param(name: string): F32 {
     const t = this.tensors.find((x) => x.name === name);
+    check(!this.quantized.has(name), "UNSUPPORTED", () => `Llama: "${name}" is held quantized (model.quantized.get(name)), not as f32 values`);
     check(t !== undefined, "BAD_ARGUMENT", `Llama: no parameter named "${name}"`);
     return this.params.subarray(t.offset, t.size);
   }

@@ -203,6 +203,7 @@ describe("quantized Llama against a float64 decoder on the same stored weights",
       return "no error";
     };
     expect(code(() => q.zeroGrad())).toBe("UNSUPPORTED");
+    expect(code(() => q.param("model.layers.0.self_attn.q_proj.weight"))).toBe("UNSUPPORTED");
     expect(code(() => q.forward(ids, { targets: ids }) && q.backward())).toBe("BAD_ARGUMENT");
     expect(code(() => quantizeModel(q, "Q4_0"))).toBe("UNSUPPORTED");
     expect(code(() => quantizeModel(f32, "Q5_0" as QuantType))).toBe("BAD_ARGUMENT");
