@@ -35,6 +35,11 @@ export { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from "./util/f16.js";
 export { QuantizedMatrix, qmatmul, qmatmulWorkBytes, quantize, dequantize, heapBytes, type QmatmulOptions } from "./kernels/quant.js";
 export { QUANT_FORMATS, canQuantize, isQuantType, quantizedBytes, type QuantType, type QuantFormat } from "./quant/formats.js";
 export { quantizeModel, weightTypes, modelFileType, quantizedModelToGguf, quantizedModelFromGguf, ggufIsQuantized, type WeightType, type QuantizeModelOptions, type QuantizedGgufOptions } from "./quant/model.js";
+export {
+  QualityAccumulator, formatQuantReport, ggufSizes, parsePrecision, precisionLabel, precisionVariant, quantReport, quantReportJson,
+  type Estimate, type GgufSizes, type PrecisionRecipe, type PrecisionVariant, type QualityStats, type QuantReport, type QuantReportOptions,
+  type QuantReportRow, type ReportCache, type ReportEntry, type ReportModel, type Throughput,
+} from "./quant/report.js";
 export { Random } from "./util/random.js";
 export { Tokenizer, BpeModel, WordPieceModel, UnigramModel, bertTokenizerJSON, regexFromRust, TIKTOKEN_ENCODINGS, type EncodeOptions, type FromTiktokenOptions, type SpecialSet, type Model, type AddedToken, type TokenizerParts } from "./tokenizer/index.js";
 export { BpeTrainer, WordPieceTrainer, UnigramTrainer, unigramSegment, type BpeTrainerOptions, type WordPieceTrainerOptions, type UnigramTrainerOptions, type TokenizerJson, type TrainerInput, type TrainProgress, type TrainRunOptions } from "./tokenizer/train/index.js";

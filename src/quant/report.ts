@@ -11,7 +11,8 @@
 //               99th percentile (a mean hides the few positions a 4-bit model gets badly wrong)
 //   same top    share of positions whose most likely token equals the reference's ± sqrt(p(1−p)/(n−1))
 //   ppN / tgN   llama-bench's tests: N prompt tokens in one decode call on an empty cache; N tokens decoded one at a
-//               time from an empty cache. Tokens per second, mean ± sample std over repetitions after warm-up runs.
+//               time from an empty cache. Tokens per second, mean ± sample std over repetitions, timed after every
+//               model has had its warm-up runs.
 //
 // Every model sees exactly the same windows (consecutive, non-overlapping, each position scored), window by window,
 // so no more than one window's logits per model are held at a time.
@@ -293,32 +294,43 @@ export async function quantReport(entries: readonly ReportEntry[], heldOut: Arra
       cache.free();
     }
   };
-  const bench = async (label: string, m: ReportModel, n: number, run: (cache: ReportCache) => void): Promise<Throughput | null> => {
-    if (n === 0) return null;
-    const runs: number[] = [];
-    for (let r = 0; r < warmup + reps; r++) {
-      aborted();
-      const rate = time(m, n, run);
-      if (r >= warmup) runs.push(rate);
-      await Promise.resolve();
+  // llama-bench's two tests for one model; n = 0 skips a test.
+  const tests = (m: ReportModel) => [
+    { name: `pp${ppN}`, n: ppN, run: (cache: ReportCache) => void m.decode(ppIds, cache) },
+    { name: `tg${tgN}`, n: tgN, run: (cache: ReportCache) => { for (const id of tgIds) m.decode([id], cache); } },
+  ].filter((t) => t.n > 0);
+  // Every model and test is warmed up before any is timed: V8 tiers wasm and JS up in the background, and the first
+  // model timed would otherwise pay for it.
+  for (const { model: m } of entries) {
+    for (const t of tests(m)) {
+      for (let r = 0; r < warmup; r++) time(m, t.n, t.run);
     }
-    options.onProgress?.({ stage: "speed", label, done: 1, total: 1 });
-    return { tokens: n, ...meanStd(runs), runs };
-  };
-
+    aborted();
+    await Promise.resolve();
+  }
+  let benched = 0;
+  const benches = entries.length * tests(entries[0].model).length;
   const rows: QuantReportRow[] = [];
   for (let e = 0; e < entries.length; e++) {
     const { label, model: m } = entries[e];
+    const speeds = new Map<string, Throughput>();
+    for (const t of tests(m)) {
+      const runs: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        aborted();
+        runs.push(time(m, t.n, t.run));
+        await Promise.resolve();
+      }
+      speeds.set(t.name, { tokens: t.n, ...meanStd(runs), runs });
+      options.onProgress?.({ stage: "speed", label: `${label} ${t.name}`, done: ++benched, total: benches });
+    }
     const sizes = entries[e].gguf instanceof Uint8Array ? ggufSizes(entries[e].gguf as Uint8Array) : (entries[e].gguf as GgufSizes);
-    const pp = await bench(`${label} pp${ppN}`, m, ppN, (cache) => void m.decode(ppIds, cache));
-    const tg = await bench(`${label} tg${tgN}`, m, tgN, (cache) => {
-      for (const id of tgIds) m.decode([id], cache);
-    });
     rows.push({
       label, ...acc[e].result(), ...sizes,
       sizeMiB: sizes.fileBytes / 2 ** 20,
       bitsPerWeight: (sizes.tensorBytes * 8) / sizes.parameters,
-      pp, tg,
+      pp: speeds.get(`pp${ppN}`) ?? null,
+      tg: speeds.get(`tg${tgN}`) ?? null,
     });
   }
   return { format: "tinylm-quant-report", reference: entries[0].label, vocabSize: V, windows, windowLength: T, rows };

@@ -75,6 +75,7 @@ describe("quantReport on a small Llama: F32 against itself and its F16 file", ()
   let entries: (ReportEntry & { free(): void })[];
   // A fake clock that advances 10 ms per reading: every timed run lasts exactly 10 ms.
   let now = 0;
+  const progress: { stage: string; label: string; done: number; total: number }[] = [];
   const clock = () => (now += 10);
 
   beforeAll(async () => {
@@ -84,7 +85,7 @@ describe("quantReport on a small Llama: F32 against itself and its F16 file", ()
     let s = 7;
     text = Array.from({ length: 5 * 16 + 3 }, () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % config.vocabSize);
     entries = [precisionVariant(k, model, { type: "F32" }), precisionVariant(k, model, { type: "F16" })];
-    report = await quantReport(entries, text, { windowLength: 16, ppTokens: 12, tgTokens: 5, repetitions: 3, clock });
+    report = await quantReport(entries, text, { windowLength: 16, ppTokens: 12, tgTokens: 5, repetitions: 3, clock, onProgress: (p) => progress.push(p) });
   });
 
   it("scores every complete window, the same positions for every row", () => {
@@ -135,6 +136,11 @@ describe("quantReport on a small Llama: F32 against itself and its F16 file", ()
       expect(r.pp).toEqual({ tokens: 12, mean: 1200, std: 0, runs: [1200, 1200, 1200] }); // 12 tokens in 10 ms
       expect(r.tg).toEqual({ tokens: 5, mean: 500, std: 0, runs: [500, 500, 500] });
     }
+  });
+
+  it("progress: each held-out window, then each speed test", () => {
+    expect(progress.filter((p) => p.stage === "quality").map((p) => `${p.done}/${p.total}`)).toEqual(["1/5", "2/5", "3/5", "4/5", "5/5"]);
+    expect(progress.filter((p) => p.stage === "speed").map((p) => `${p.label} ${p.done}/${p.total}`)).toEqual(["F32 pp12 1/4", "F32 tg5 2/4", "F16 pp12 3/4", "F16 tg5 4/4"]);
   });
 
   it("markdown: llama.cpp's columns, one row per precision; JSON: the same numbers", () => {

@@ -124,18 +124,17 @@ export async function reportFor(
         say(`skipped ${precisionLabel(r)}: ${e.message}`);
       }
     }
-    let bar: ProgressBar | undefined;
-    const report = await quantReport(variants, heldOut, {
+    const bars = new Map<string, ProgressBar>();
+    return await quantReport(variants, heldOut, {
       ...options,
       onProgress: (p) => {
-        if (p.stage === "quality") {
-          bar ??= progress("perplexity and KL", p.total);
-          bar.update(p.done);
-          if (p.done === p.total) bar.done();
-        }
+        const label = p.stage === "quality" ? "perplexity and KL" : "pp and tg speed";
+        let bar = bars.get(label);
+        if (bar === undefined) bars.set(label, (bar = progress(label, p.total)));
+        bar.update(p.done, p.label);
+        if (p.done === p.total) bar.done();
       },
     });
-    return report;
   } finally {
     for (const v of variants) v.free();
   }
