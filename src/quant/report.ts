@@ -246,6 +246,8 @@ export async function quantReport(entries: readonly ReportEntry[], heldOut: Arra
   const ctx = Math.min(...entries.map((e) => e.model?.config?.contextLength));
   for (const e of entries) {
     check(typeof e.label === "string" && e.label !== "", "BAD_ARGUMENT", "quantReport: every entry needs a label");
+    check(typeof e.model?.forward === "function" && typeof e.model.decode === "function" && Number.isInteger(e.model.config?.vocabSize), "BAD_ARGUMENT",
+      () => `quantReport: "${e.label}" is not a model (forward, logits, newCache, decode and a config are needed)`);
     check(e.model?.config?.vocabSize === V, "BAD_ARGUMENT", () => `quantReport: "${e.label}" has a vocabulary of ${e.model?.config?.vocabSize}, the reference ${V}`);
     check(e.gguf instanceof Uint8Array || (typeof e.gguf === "object" && e.gguf !== null && e.gguf.parameters > 0), "BAD_ARGUMENT",
       () => `quantReport: "${e.label}" needs its GGUF file (bytes or sizes)`);

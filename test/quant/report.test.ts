@@ -192,6 +192,7 @@ describe("quantReport on a small Llama: F32 against itself and its F16 file", ()
     const small = Llama.init(k, llamaConfig({ ...config, vocabSize: 40 }), { seed: 1 });
     const other = precisionVariant(k, small, { type: "F32" });
     await expect(quantReport([], text)).rejects.toThrow(/no models/);
+    await expect(quantReport([{ label: "x", model: {} as Llama, gguf: entries[0].gguf }], text)).rejects.toThrow(/"x" is not a model/);
     await expect(quantReport([entries[0], other], text)).rejects.toThrow(/vocabulary of 40/);
     await expect(quantReport(entries, text.slice(0, 16), { windowLength: 16 })).rejects.toThrow(/fewer than one window/);
     await expect(quantReport(entries, text, { windowLength: 33 })).rejects.toThrow(/exceeds the context length/);
