@@ -55,7 +55,8 @@ export function tokenizeSft(examples: readonly ChatExample[], tok: Tokenizer, te
  * B rows of T positions from `sequences` taken in order starting at `start` (wrapping around): each row holds one
  * sequence, or with `pack` as many whole consecutive sequences as fit. Inputs after the end of a row are padding
  * (id 0); targets are the next token where it is trained, -1 everywhere else (prompt, padding, and the first token
- * of the next packed sequence). Returns the batch and where the next one starts.
+ * of the next packed sequence). Returns the batch and where the next one starts. Packing is the simple kind: a packed
+ * conversation can attend to the ones before it in its row (no block-diagonal mask, and positions do not restart).
  */
 export function sftBatch(sequences: readonly SftSequence[], start: number, B: number, T: number, pack: boolean): { batch: Batch; next: number } {
   check(sequences.length > 0, "BAD_ARGUMENT", "sftBatch: no sequences");
