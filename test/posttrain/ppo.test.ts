@@ -124,6 +124,24 @@ describe("ppo", () => {
     expect(logs[logs.length - 1].kl).toBeGreaterThan(0);
   }, 30_000);
 
+  it("learns to end early with an end token and a missing-end penalty; the adaptive β grows while KL exceeds its target", async () => {
+    const k = await loadKernelsFromFiles("simd");
+    const model = Llama.init(k, config, { seed: 2 });
+    const head = new ScalarHead(k, config.dim, { optimizer: { lr: 1e-2 } });
+    const logs: PpoStepLog[] = [];
+    // Score: −length; a response cut off at maxNewTokens also loses missingEndPenalty.
+    await ppo(model, head, [[0], [1]], (_, response) => -response.length, {
+      steps: 15, batchSize: 16, maxNewTokens: 8, endId: 7, missingEndPenalty: 2, lr: 3e-3, klCoef: 0.05, targetKl: 0.01, klHorizon: 16, seed: 2,
+      onStep: (l) => logs.push(l),
+    });
+    const len = (xs: PpoStepLog[]) => xs.reduce((s, l) => s + l.responseLength, 0) / xs.length;
+    expect(len(logs.slice(-3)), `lengths ${logs.map((l) => l.responseLength.toFixed(2)).join(" ")}`).toBeLessThan(len(logs.slice(0, 3)) - 1);
+    // The end token counts in the length: a response that ended holds at least it.
+    expect(Math.min(...logs.map((l) => l.responseLength))).toBeGreaterThanOrEqual(1);
+    // Once KL ≫ 0.01 each step multiplies β by 1 + 0.2·16/16 (the first step, at KL 0, divides it by 1.2).
+    expect(logs[logs.length - 1].klCoef).toBeGreaterThan(0.05 * 1.2 ** 5);
+  }, 30_000);
+
   it("refuses malformed options, prompts and heads with TinyLMError", async () => {
     const k = await loadKernelsFromFiles("simd");
     const model = Llama.init(k, config, { seed: 1 });
