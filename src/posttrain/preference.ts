@@ -30,10 +30,10 @@ export interface PreferenceBatch {
 
 /** Ranking examples → token rows; a conversation longer than the context throws, naming its JSONL line. */
 export function tokenizePreference(examples: readonly RankingExample[], tok: Tokenizer, template: ChatTemplate, contextLength: number): PreferenceItem[] {
-  check(Array.isArray(examples) && examples.length > 0, "BAD_ARGUMENT", "tokenizePreference: no examples");
+  check(examples?.length > 0, "BAD_ARGUMENT", "tokenizePreference: no examples");
   return examples.map((ex, i) => {
     const where = ex.line !== undefined ? `line ${ex.line}` : `example ${i}`;
-    check(Array.isArray(ex.responses) && ex.responses.length >= 2 && ex.ranking?.length === ex.responses.length, "BAD_ARGUMENT",
+    check(ex.responses?.length >= 2 && ex.ranking?.length === ex.responses.length, "BAD_ARGUMENT",
       `${where}: a preference example needs at least 2 responses and a ranking of all of them`);
     const rows = ex.responses.map((r, j) => {
       const row = template.encode(tok, [{ role: "user", content: ex.prompt }, { role: "assistant", content: r }]);
