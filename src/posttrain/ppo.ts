@@ -126,7 +126,10 @@ export function gae(rewards: ArrayLike<number>, values: ArrayLike<number>, gamma
  * clip fraction and the approximate KL ½(logp − oldLogp)².
  */
 export function clippedPolicyLoss(logp: ArrayLike<number>, oldLogp: ArrayLike<number>, advantages: ArrayLike<number>, targets: ArrayLike<number>, clip: number): { loss: number; dlogp: Float64Array; clipFrac: number; approxKl: number } {
-  const N = targets.length, count = countActions(targets);
+  const N = targets.length;
+  check(logp.length === N && oldLogp.length === N && advantages.length === N, "BAD_SHAPE", `clippedPolicyLoss: logp, oldLogp and advantages must hold one value per target (${N})`);
+  check(Number.isFinite(clip) && clip > 0 && clip < 1, "BAD_ARGUMENT", `clippedPolicyLoss: clip must be in (0, 1), got ${clip}`);
+  const count = countActions(targets);
   const dlogp = new Float64Array(N);
   let loss = 0, clipped = 0, approxKl = 0;
   for (let n = 0; n < N; n++) {
@@ -147,7 +150,10 @@ export function clippedPolicyLoss(logp: ArrayLike<number>, oldLogp: ArrayLike<nu
  * Returns the loss and dL/dvalues.
  */
 export function clippedValueLoss(values: ArrayLike<number>, oldValues: ArrayLike<number>, returns: ArrayLike<number>, targets: ArrayLike<number>, clip: number): { loss: number; dvalues: Float64Array } {
-  const N = targets.length, count = countActions(targets);
+  const N = targets.length;
+  check(values.length === N && oldValues.length === N && returns.length === N, "BAD_SHAPE", `clippedValueLoss: values, oldValues and returns must hold one value per target (${N})`);
+  check(Number.isFinite(clip) && clip > 0, "BAD_ARGUMENT", `clippedValueLoss: clip must be positive, got ${clip}`);
+  const count = countActions(targets);
   const dvalues = new Float64Array(N);
   let loss = 0;
   for (let n = 0; n < N; n++) {
@@ -170,7 +176,9 @@ export function ppoLoss(model: Llama, head: ScalarHead, mb: PpoMinibatch, option
   const { B, T } = mb, V = model.config.vocabSize, N = B * T;
   check(mb.ids.length === N && mb.targets.length === N && mb.oldLogp.length === N && mb.oldValues.length === N && mb.advantages.length === N && mb.returns.length === N,
     "BAD_SHAPE", `ppoLoss: every array of the minibatch must hold B·T = ${N} values`);
+  check(head instanceof ScalarHead && head.C === model.config.dim, "BAD_ARGUMENT", `ppoLoss: the value head must be a ScalarHead over the model's ${model.config.dim} hidden channels`);
   const clip = options.clip ?? 0.2, clipValue = options.clipValue ?? 0.2, vfCoef = options.vfCoef ?? 0.1;
+  check(Number.isFinite(vfCoef) && vfCoef >= 0, "BAD_ARGUMENT", `ppoLoss: vfCoef must be ≥ 0, got ${vfCoef}`);
   model.forward(mb.ids, { B, T });
   const logits = model.logits(), hidden = model.hidden();
   const logp = tokenLogProbs(logits, mb.targets, V);

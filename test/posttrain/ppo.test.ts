@@ -7,7 +7,7 @@ import { Llama } from "../../src/nn/llama.js";
 import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import { ScalarHead } from "../../src/posttrain/head.js";
 import { tokenLogProbs } from "../../src/posttrain/logprobs.js";
-import { type PpoMinibatch, type PpoStepLog, gae, ppo, ppoLoss } from "../../src/posttrain/ppo.js";
+import { type PpoMinibatch, type PpoStepLog, clippedPolicyLoss, clippedValueLoss, gae, ppo, ppoLoss } from "../../src/posttrain/ppo.js";
 import { Random } from "../../src/util/random.js";
 
 const config = llamaConfig({ vocabSize: 8, dim: 16, nLayers: 2, nHeads: 2, nKvHeads: 1, ffnDim: 32, contextLength: 16, tiedEmbeddings: false });
@@ -25,6 +25,14 @@ describe("gae", () => {
     expect(() => gae([1], [0], 1.5, 0.9)).toThrow(TinyLMError);
     expect(() => gae([1], [0], 1, -0.1)).toThrow(TinyLMError);
     expect(() => gae([1, 2], [0], 1, 0.9)).toThrow(TinyLMError);
+  });
+
+  it("the loss helpers refuse mismatched lengths, bad clips and all-masked targets", () => {
+    expect(() => clippedPolicyLoss([0, 0], [0], [1, 1], [1, 2], 0.2)).toThrow(TinyLMError);
+    expect(() => clippedPolicyLoss([0], [0], [1], [1], 1)).toThrow(TinyLMError);
+    expect(() => clippedPolicyLoss([0], [0], [1], [-1], 0.2)).toThrow(TinyLMError);
+    expect(() => clippedValueLoss([0], [0], [1], [1], 0)).toThrow(TinyLMError);
+    expect(() => clippedValueLoss([0], [0, 1], [1], [1], 0.2)).toThrow(TinyLMError);
   });
 });
 
