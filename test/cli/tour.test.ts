@@ -42,6 +42,8 @@ describe("the tinylm CLI", () => {
     const sft = /\| sft\s+\| held-out exact match\s+\| ([\d.]+)%\s+\| base: ([\d.]+)%/.exec(report);
     expect(sft, "the SFT chapter reports exact match of base and fine-tuned models").not.toBeNull();
     expect(Number(sft![1])).toBeGreaterThan(Number(sft![2]));
+    expect(report).toMatch(/\| reward\s+\| held-out pairwise accuracy\s+\| [\d.]+%\s+\| \d+ pairs; chance 50%/);
+    expect(report).toMatch(/\| reward\s+\| DPO held-out exact match\s+\| [\d.]+%\s+\| SFT: [\d.]+%/);
     // The last chapter: the base model at each precision, bits per weight measured from its GGUF file.
     expect(stdout).toMatch(/== Chapter \d+: Quantization: fewer bits per weight, measured ==/);
     expect(report).toMatch(/\| quantize\s+\| F16: BPW, PPL, same top\s+\| 16\.\d\d, \d+\.\d\d, (9\d|100)\.\d%\s+\| F32: 32, \d+\.\d\d; tg \d+ vs \d+ t\/s/);

@@ -1,6 +1,7 @@
 import type { Kernels } from "../../kernels/module.js";
 import type { Llama } from "../../nn/llama.js";
 import type { ChatTemplate } from "../../posttrain/chat.js";
+import type { RewardModel } from "../../posttrain/reward.js";
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import type { ProgressBar } from "../progress.js";
 
@@ -37,6 +38,8 @@ export interface TourArtifacts {
   model?: Llama;
   /** The SFT chat model, its tokenizer (with the chat markers) and template: the policy and reference of PPO / DPO. */
   chat?: { model: Llama; tokenizer: Tokenizer; template: ChatTemplate };
+  /** The reward model trained on the scripted labeler's rankings of the SFT model's answers (PPO's reward). */
+  reward?: RewardModel;
 }
 
 /**

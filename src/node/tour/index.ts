@@ -5,6 +5,7 @@ import { ProgressBar, type ProgressStream } from "../progress.js";
 import type { Chapter, ReportRow, TourArtifacts } from "./chapter.js";
 import { pretrainingChapter } from "./pretraining.js";
 import { quantizationChapter } from "./quantization.js";
+import { rewardChapter } from "./reward.js";
 import { seedNetwork } from "./seed-network.js";
 import { sftChapter } from "./sft.js";
 import { tokenizerChapter } from "./tokenizer.js";
@@ -12,7 +13,7 @@ import { tokenizerChapter } from "./tokenizer.js";
 export type { Chapter, ReportRow, TourArtifacts, TourContext } from "./chapter.js";
 
 /** The tour's chapters in life-cycle order; each later stage adds its own file and one entry here. */
-export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, sftChapter, quantizationChapter];
+export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, sftChapter, rewardChapter, quantizationChapter];
 
 export interface TourOptions {
   /** Smaller runs (≤ 2 minutes for the whole tour). Default false. */

@@ -1,0 +1,96 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Llama } from "../../nn/llama.js";
+import { type ArithmeticOp, arithmeticSplits } from "../../posttrain/arithmetic.js";
+import { dpo } from "../../posttrain/dpo.js";
+import { rankingsToJsonl, sampleRankings } from "../../posttrain/preference.js";
+import { RewardModel, pairwiseAccuracy, trainRewardModel } from "../../posttrain/reward.js";
+import { type EvalItem, exactMatch } from "../../posttrain/sft.js";
+import type { Chapter, ReportRow, TourContext } from "./chapter.js";
+import { sftChapter } from "./sft.js";
+
+// The seed's 奖励建模, and DPO beside it. People rank several answers of the SFT model to the same question; a copy of
+// that model with a scalar head learns to score answers so that better ones score higher. Here the "people" are a
+// script (right before wrong, then shorter before longer) whose rule the reward model never sees: it only gets the
+// ranking files. DPO then learns from the same files directly, with no reward model and no sampling.
+
+// The SFT chapter's split (same seed and sizes), so held-out questions are ones neither stage trained on.
+// Measured in quick mode (SFT at 45% held-out exact match): the reward model orders 62% of 71 held-out pairs right
+// after 80 steps, and gets worse with more (250 steps: 51%) — it has memorised the training questions' answers, where a
+// wrong sample is a low-probability slip, while on new questions the wrong answers are the model's confident ones.
+// Ranking only new questions instead (30 of the held-out split, K = 8) gave too few rankings (14) and 35%. DPO at
+// lr 2e-5 moved held-out exact match 45% → 48% (2 questions of 60: within noise); at 1e-4 it fell to 28%.
+function settings(quick: boolean): { ops: ArithmeticOp[]; maxOperand: number; train: number; heldOut: number; K: number; temperature: number; rmSteps: number; dpoSteps: number; dpoLr: number } {
+  return quick
+    ? { ops: ["plus"], maxOperand: 20, train: 380, heldOut: 60, K: 8, temperature: 1.5, rmSteps: 80, dpoSteps: 40, dpoLr: 2e-5 }
+    : { ops: ["plus"], maxOperand: 30, train: 850, heldOut: 100, K: 8, temperature: 1.5, rmSteps: 150, dpoSteps: 80, dpoLr: 2e-5 };
+}
+
+export const rewardChapter: Chapter = {
+  id: "reward",
+  title: "Reward model from rankings, and DPO",
+  async run(ctx: TourContext): Promise<ReportRow[]> {
+    const { log, artifacts } = ctx;
+    if (artifacts.chat === undefined) await sftChapter.run(ctx);
+    const chat = artifacts.chat!;
+    const { model: sftModel, tokenizer: tok, template } = chat;
+    const s = settings(ctx.quick);
+    const { train, heldOut } = arithmeticSplits({ seed: 1, maxOperand: s.maxOperand, ops: s.ops, train: s.train, heldOut: s.heldOut });
+    const pick = (ps: typeof train) => ps.map((p) => ({ prompt: p.prompt, answer: p.answer }));
+    log(`The "people": for each of its ${train.length} training questions the SFT model samples ${s.K} answers (temperature ${s.temperature}), and a script`);
+    log(`ranks them — right before wrong, then shorter before longer. Only the ranking files leave this step.`);
+    const sampleBar = ctx.progress("sampling answers", train.length + heldOut.length);
+    const trainRanks = await sampleRankings(sftModel, tok, pick(train), { K: s.K, temperature: s.temperature, maxTokens: 6, seed: 1, template, onItem: (n) => sampleBar.update(n) });
+    const heldRanks = await sampleRankings(sftModel, tok, pick(heldOut), { K: s.K, temperature: s.temperature, maxTokens: 6, seed: 100_000, template, onItem: (n) => sampleBar.update(train.length + n) });
+    sampleBar.done();
+    const dir = join(artifacts.outDir, "reward");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "rankings-train.jsonl"), rankingsToJsonl(trainRanks));
+    await writeFile(join(dir, "rankings-heldout.jsonl"), rankingsToJsonl(heldRanks));
+    log(`${trainRanks.length} training and ${heldRanks.length} held-out rankings (questions whose answers the script could not tell apart are dropped),`);
+    log(`written to ${dir}/rankings-*.jsonl. One line:`);
+    log(`  ${rankingsToJsonl(trainRanks.slice(0, 1)).trim()}`);
+    log();
+
+    const rm = RewardModel.fromSft(sftModel, tok, { template, head: { optimizer: { lr: 1e-2 } } });
+    const before = pairwiseAccuracy(rm, heldRanks);
+    log(`Reward model: the SFT model's body and a new scalar head (zero at first: every answer scores 0) read at the last token.`);
+    log(`Loss −log σ(r_better − r_worse) over all C(K,2) pairs of a question, averaged; a small centering term keeps scores near 0.`);
+    const rmBar = ctx.progress("training the reward model", s.rmSteps);
+    const rmLogs = await trainRewardModel(rm, trainRanks, { steps: s.rmSteps, batchSize: 8, lr: 1e-3, centering: 0.01, seed: 1,
+      onStep: (st) => rmBar.update(st.step, `loss ${st.loss.toFixed(3)}  pair accuracy ${pct(st.accuracy)}  |g| ${st.gradNorm.toFixed(2)}`) });
+    rmBar.done();
+    const after = pairwiseAccuracy(rm, heldRanks);
+    log(`Held-out pairwise accuracy ${pct(after.accuracy)} on ${after.pairs} pairs (loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}; final train loss ${rmLogs[rmLogs.length - 1].loss.toFixed(3)}).`);
+    const shown = heldRanks[0];
+    if (shown !== undefined) {
+      const scores = rm.score(shown.prompt, shown.responses);
+      log(`  ${shown.prompt}  ${shown.ranking.map((i) => `${JSON.stringify(shown.responses[i])}: ${scores[i].toFixed(2)}`).join("  ")}   (best first, as ranked)`);
+    }
+    await writeFile(join(dir, "head.safetensors"), rm.head.save());
+    artifacts.reward = rm;
+    log();
+
+    const held: EvalItem[] = pick(heldOut);
+    const sftMatch = await exactMatch(sftModel, tok, held, { template });
+    log(`DPO on the same rankings: the policy starts as a copy of the SFT model, the SFT model itself is the frozen reference.`);
+    const policy = new Llama(sftModel.k, sftModel.config, sftModel.k.f32(sftModel.params.view));
+    const dpoBar = ctx.progress("DPO", s.dpoSteps);
+    const result = await dpo(policy, sftModel, tok, trainRanks, { steps: s.dpoSteps, batchSize: 8, lr: s.dpoLr, beta: 0.1, seed: 1, template, eval: held,
+      onStep: (st) => dpoBar.update(st.step, `loss ${st.loss.toFixed(3)}  margin ${st.margin.toFixed(2)}  pair accuracy ${pct(st.accuracy)}`) });
+    dpoBar.done();
+    const last = result.train[result.train.length - 1];
+    const dpoMatch = result.eval!.accuracy;
+    log(`Held-out exact match: SFT ${pct(sftMatch.accuracy)} → DPO ${pct(dpoMatch)} (final DPO loss ${last.loss.toFixed(3)}, implicit reward margin ${last.margin.toFixed(2)}).`);
+    for (const sample of result.eval!.samples.slice(0, 4)) log(`  ${sample.correct ? "✓" : "✗"} ${sample.prompt} → ${JSON.stringify(sample.output)}${sample.correct ? "" : ` (expected ${sample.answer})`}`);
+    policy.free();
+    return [
+      { metric: "held-out pairwise accuracy", value: pct(after.accuracy), reference: `${after.pairs} pairs; chance 50%` },
+      { metric: "DPO held-out exact match", value: pct(dpoMatch), reference: `SFT: ${pct(sftMatch.accuracy)}` },
+    ];
+  },
+};
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
