@@ -3,6 +3,7 @@
 import { TinyLMError } from "../errors.js";
 import { PRETRAIN_HELP, pretrainCommand } from "./commands/pretrain.js";
 import { QUANTIZE_HELP, REPORT_HELP, quantizeCommand, reportCommand } from "./commands/quantize.js";
+import { DPO_HELP, REWARD_HELP, dpoCommand, rewardCommand } from "./commands/preference.js";
 import { SFT_HELP, sftCommand } from "./commands/sft.js";
 import { chapters, runTour } from "./tour/index.js";
 
@@ -12,6 +13,8 @@ Usage:
   tinylm tour [--quick] [--chapter <id>]...   walk through the life cycle, chapter by chapter, and print a report
   ${PRETRAIN_HELP}
   ${SFT_HELP}
+  ${REWARD_HELP}
+  ${DPO_HELP}
   ${QUANTIZE_HELP}
   ${REPORT_HELP}
   tinylm help                                 show this text
@@ -34,6 +37,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === "sft") {
     await sftCommand(rest);
+    return 0;
+  }
+  if (command === "reward") {
+    await rewardCommand(rest);
+    return 0;
+  }
+  if (command === "dpo") {
+    await dpoCommand(rest);
     return 0;
   }
   if (command === "quantize") {

@@ -105,7 +105,8 @@ export class ScalarHead {
 
   /** A head from save()'s bytes, on k's heap. */
   static load(k: Kernels, bytes: Uint8Array, options: Omit<ScalarHeadOptions, "std" | "seed"> = {}): ScalarHead {
-    const file = readSafetensors(bytes);
+    // A plain copy: a Node Buffer's slice() is a view into a shared pool, which tensorToF32 would read past.
+    const file = readSafetensors(new Uint8Array(bytes));
     const w = file.tensors.get("score.weight"), b = file.tensors.get("score.bias");
     check(w !== undefined && b !== undefined, "BAD_FILE", "ScalarHead.load: the file needs tensors \"score.weight\" and \"score.bias\"");
     const C = w.shape[w.shape.length - 1];

@@ -84,6 +84,8 @@ describe("ScalarHead", () => {
     expect(Math.abs(after - 3)).toBeLessThan(Math.abs(before - 3) / 2);
     const copy = ScalarHead.load(k, head.save());
     expect(Array.from(copy.params.view)).toEqual(Array.from(head.params.view));
+    // From a file read by Node: a small Buffer is a view into a shared pool.
+    expect(Array.from(ScalarHead.load(k, Buffer.from(head.save())).params.view)).toEqual(Array.from(head.params.view));
     expect(() => ScalarHead.load(k, new Uint8Array(16))).toThrow(TinyLMError);
   });
 
