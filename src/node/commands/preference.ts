@@ -14,7 +14,7 @@ const DATA = `JSONL: {"prompt", "responses": […], "ranking": [best index, …]
 
 export const REWARD_HELP = `tinylm reward <chat model dir> --data <file> [options]   train a reward model (SFT body + scalar head) on rankings
     --data <file>             ${DATA}
-    --eval <file>             held-out rankings in the same format: pairwise accuracy before and after
+    --eval <file>             held-out rankings in the same format: pairwise accuracy after training
     --steps <n>               optimizer steps (default 200)
     --batch <n>               prompts per step, each with all its C(K,2) pairs (default 8)
     --lr <x>                  body learning rate (default 1e-4; the head uses 1e-2)
