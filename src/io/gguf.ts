@@ -292,7 +292,7 @@ export function writeGguf(metadata: Map<string, GgufValue> | Iterable<readonly [
 /** The values of an F32, F16 or BF16 tensor as a new Float32Array (quantized types are the quant module's job). */
 export function ggufTensorToF32(t: GgufTensor): Float32Array {
   littleEndianHost();
-  const buf = t.data.slice().buffer; // a copy: tensor data in a file need not be aligned for a typed-array view
+  const buf = new Uint8Array(t.data).buffer; // a copy: tensor data in a file need not be aligned for a typed-array view
   switch (t.type) {
     case "F32": return new Float32Array(buf);
     case "F16": return f16ArrayToF32(new Uint16Array(buf));

@@ -172,7 +172,7 @@ export function f32Tensor(shape: number[], values: Float32Array, dtype: "F32" | 
 export function tensorToF32(t: SafetensorsTensor): Float32Array {
   littleEndianHost();
   // Copy first: a tensor's data inside a file need not be aligned for a typed-array view.
-  const buf = t.data.slice().buffer;
+  const buf = new Uint8Array(t.data).buffer; // a copy of exactly these bytes (a Node Buffer's slice() would share its pool)
   switch (t.dtype) {
     case "F32": return new Float32Array(buf);
     case "F16": return f16ArrayToF32(new Uint16Array(buf));

@@ -193,3 +193,12 @@ describe("safetensors reader", () => {
     }
   });
 });
+
+describe("reading from a Node Buffer", () => {
+  it("tensorToF32 copies only the tensor's bytes, even when the file is a small Buffer from Node's shared pool", () => {
+    const bytes = writeSafetensors({ w: f32Tensor([3], Float32Array.from([1, 2, 3])) });
+    const pooled = Buffer.from(bytes); // small Buffers share one 8 KB pool; their slice() is a view, not a copy
+    const values = tensorToF32(readSafetensors(pooled).tensors.get("w")!);
+    expect(Array.from(values)).toEqual([1, 2, 3]);
+  });
+});
