@@ -33,3 +33,19 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
     throw new TinyLMError("BAD_FILE", `cannot read ${path}: ${(e as Error).message}`);
   }
 }
+
+/** The whole file as UTF-8 text; a missing or unreadable file is a TinyLMError BAD_FILE naming the path. */
+export async function readTextFile(path: string): Promise<string> {
+  return new TextDecoder().decode(await readFileBytes(path));
+}
+
+/** Parses a file's text; a TinyLMError from `parse` (e.g. "line 3: …") gets the file's name in front. */
+export async function parseTextFile<T>(path: string, parse: (text: string) => T): Promise<T> {
+  const text = await readTextFile(path);
+  try {
+    return parse(text);
+  } catch (e) {
+    if (e instanceof TinyLMError) throw new TinyLMError(e.code, `${path}: ${e.message}`);
+    throw e;
+  }
+}

@@ -1,11 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TinyLMError, check } from "../../errors.js";
 import { Llama } from "../../nn/llama.js";
 import { dpo } from "../../posttrain/dpo.js";
 import { type RankingExample, readPreferenceJsonl } from "../../posttrain/jsonl.js";
 import { RewardModel, pairwiseAccuracy, trainRewardModel } from "../../posttrain/reward.js";
-import { writeFileAtomic } from "../files.js";
+import { parseTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
 import { loadChatModel, saveChatModel } from "./sft.js";
@@ -68,19 +67,8 @@ export async function dpoCommand(args: readonly string[]): Promise<void> {
   say(`wrote ${o.out}`);
 }
 
-async function readRankings(file: string): Promise<RankingExample[]> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (e) {
-    throw new TinyLMError("BAD_FILE", `cannot read ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return readPreferenceJsonl(text);
-  } catch (e) {
-    if (e instanceof TinyLMError) throw new TinyLMError(e.code, `${file}: ${e.message}`);
-    throw e;
-  }
+function readRankings(file: string): Promise<RankingExample[]> {
+  return parseTextFile(file, readPreferenceJsonl);
 }
 
 function pairCount(examples: readonly RankingExample[]): number {

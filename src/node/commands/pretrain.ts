@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TinyLMError, check } from "../../errors.js";
 import { generateAll } from "../../generate/generate.js";
@@ -11,6 +11,7 @@ import { splitTokens } from "../../train/data.js";
 import { type TrainState, pretrain } from "../../train/pretrain.js";
 import { brownSplits } from "../brown.js";
 import { loadTrainState, saveModel, saveTrainState } from "../checkpoint.js";
+import { parseTextFile, readTextFile } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
 
@@ -40,7 +41,7 @@ export async function pretrainCommand(args: readonly string[]): Promise<void> {
   const documents = o.text.length > 0 ? await readDocuments(o.text) : undefined;
   const lines = documents ?? (() => { const b = brownSplits(); return [...b.train, ...b.heldOut]; })();
   let tok: Tokenizer;
-  if (o.tokenizer) tok = Tokenizer.fromJSON(await readFile(o.tokenizer, "utf8"));
+  if (o.tokenizer) tok = await parseTextFile(o.tokenizer, (text) => Tokenizer.fromJSON(text));
   else {
     const bar = new ProgressBar("training BPE", 100);
     tok = Tokenizer.fromJSON(await new BpeTrainer({ vocabSize: o.vocab, specialTokens: [EOT] }).train(lines, { onProgress: (p) => bar.update(Math.floor((100 * p.done) / Math.max(1, p.total)), p.stage) }));
@@ -86,12 +87,7 @@ export async function pretrainCommand(args: readonly string[]): Promise<void> {
 async function readDocuments(files: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const f of files) {
-    let text: string;
-    try {
-      text = await readFile(f, "utf8");
-    } catch (e) {
-      throw new TinyLMError("BAD_FILE", `cannot read ${f}: ${(e as Error).message}`);
-    }
+    const text = await readTextFile(f);
     out.push(...text.split(/\n\s*\n/).map((d) => d.trim()).filter(Boolean));
   }
   check(out.length > 0, "BAD_ARGUMENT", "the text files are empty");

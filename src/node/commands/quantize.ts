@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { TinyLMError, check } from "../../errors.js";
 import type { Kernels } from "../../kernels/module.js";
 import type { Llama } from "../../nn/llama.js";
@@ -8,7 +7,7 @@ import {
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import { brownSplits } from "../brown.js";
 import { loadModel } from "../checkpoint.js";
-import { writeFileAtomic } from "../files.js";
+import { readTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
 
@@ -143,15 +142,8 @@ export async function reportFor(
 // Enough held-out token ids for `need` positions: the user's text, or the Brown corpus's held-out sentences.
 async function heldOutIds(tok: Tokenizer, file: string | undefined, need: number): Promise<Int32Array> {
   let lines: string[];
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      throw new TinyLMError("BAD_FILE", `cannot read ${file}: ${(e as Error).message}`);
-    }
-    lines = text.split("\n");
-  } else lines = brownSplits().heldOut;
+  if (file !== undefined) lines = (await readTextFile(file)).split("\n");
+  else lines = brownSplits().heldOut;
   // Encode in slices until there are enough tokens: a long text costs only what the report reads.
   const ids: number[] = [];
   for (let i = 0; i < lines.length && ids.length < need; i += 200) ids.push(...tok.encode(lines.slice(i, i + 200).join("\n") + "\n"));

@@ -9,7 +9,7 @@ import { readSftJsonl } from "../../posttrain/jsonl.js";
 import { type EvalItem, exactMatch, prepareChatModel, sft } from "../../posttrain/sft.js";
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import { loadModel, saveModel } from "../checkpoint.js";
-import { writeFileAtomic } from "../files.js";
+import { parseTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
 
@@ -58,20 +58,7 @@ export function evalItems(examples: readonly ChatExample[]): EvalItem[] {
 export async function sftCommand(args: readonly string[]): Promise<void> {
   const o = parse(args);
   const say = (s = "") => process.stdout.write(`${s}\n`);
-  const readJsonl = async (file: string) => {
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (e) {
-      throw new TinyLMError("BAD_FILE", `cannot read ${file}: ${(e as Error).message}`);
-    }
-    try {
-      return readSftJsonl(text);
-    } catch (e) {
-      if (e instanceof TinyLMError) throw new TinyLMError(e.code, `${file}: ${e.message}`);
-      throw e;
-    }
-  };
+  const readJsonl = (file: string) => parseTextFile(file, readSftJsonl);
   const train = await readJsonl(o.data);
   const held = o.eval === undefined ? undefined : evalItems(await readJsonl(o.eval));
   const k = await loadKernelsFromFiles();
