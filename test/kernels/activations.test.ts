@@ -10,23 +10,12 @@ import {
   crossEntropyGradRef, crossEntropyRef, finiteDiff, logSoftmaxRef, rmsnormBackwardRef, rmsnormRef, sigmoidBackwardRef,
   sigmoidRef, siluGradRef, siluRef, softmaxBackwardRef, softmaxRef,
 } from "./reference.js";
-import { SIZES, expectClose, ulpDistance, uniform } from "./helpers.js";
+import { SIZES, expectClose, ulpDistance, uniform, expectCode } from "./helpers.js";
 
 function nextUp(v: number): number {
   const f = new Float32Array([v]);
   new Int32Array(f.buffer)[0]++;
   return f[0];
-}
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TinyLMError);
-    expect((e as TinyLMError).code).toBe(code);
-    return;
-  }
-  expect.fail(`expected a TinyLMError ${code}`);
 }
 
 // The plain-SIMD build is the default for correctness; the relaxed build (fused multiply-add, possibly different

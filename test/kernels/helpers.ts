@@ -1,5 +1,6 @@
 // Test helpers for the kernel parity tests: seeded inputs and a tolerance check that names the worst element.
 import { expect } from "vitest";
+import { TinyLMError } from "../../src/errors.js";
 
 /** n uniform values in [lo, hi) from a seeded LCG (reproducible, independent of the library's own PRNG). */
 export function uniform(n: number, seed: number, lo = -1, hi = 1): Float32Array {
@@ -53,3 +54,15 @@ export function ulpDistance(a: number, b: number): number {
 }
 
 export const SIZES = [1, 3, 7, 17, 33, 100, 257];
+
+/** Expects `fn` to throw a TinyLMError with `code`. */
+export function expectCode(fn: () => unknown, code: string): void {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(TinyLMError);
+    expect((e as TinyLMError).code).toBe(code);
+    return;
+  }
+  expect.fail(`expected a TinyLMError ${code}`);
+}

@@ -1,22 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import type { Kernels } from "../../src/kernels/module.js";
-import { TinyLMError } from "../../src/errors.js";
 import { adamw } from "../../src/kernels/optim.js";
 import { add, axpy, scale } from "../../src/kernels/elementwise.js";
 import { adamwRef, torchAdamWRef } from "./reference.js";
-import { SIZES, expectClose, uniform } from "./helpers.js";
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TinyLMError);
-    expect((e as TinyLMError).code).toBe(code);
-    return;
-  }
-  expect.fail(`expected a TinyLMError ${code}`);
-}
+import { SIZES, expectClose, uniform, expectCode } from "./helpers.js";
 
 describe.each([
   ["simd", 1],
