@@ -44,6 +44,10 @@ describe("the tinylm CLI", () => {
     expect(Number(sft![1])).toBeGreaterThan(Number(sft![2]));
     expect(report).toMatch(/\| reward\s+\| held-out pairwise accuracy\s+\| [\d.]+%\s+\| \d+ pairs; chance 50%/);
     expect(report).toMatch(/\| reward\s+\| DPO held-out exact match\s+\| [\d.]+%\s+\| SFT: [\d.]+%/);
+    for (const model of ["base", "SFT", "DPO", "PPO"]) {
+      expect(report).toMatch(new RegExp(`\\| ppo\\s+\\| ${model}: exact match, reward\\s+\\| [\\d.]+%, -?\\d+\\.\\d\\d\\s+\\| KL to SFT -?\\d+\\.\\d\\d`));
+    }
+    expect(report).toMatch(/\| ppo\s+\| SFT: exact match, reward\s+\| [\d.]+%, -?\d+\.\d\d\s+\| KL to SFT 0\.00/);
     // The last chapter: the base model at each precision, bits per weight measured from its GGUF file.
     expect(stdout).toMatch(/== Chapter \d+: Quantization: fewer bits per weight, measured ==/);
     expect(report).toMatch(/\| quantize\s+\| F16: BPW, PPL, same top\s+\| 16\.\d\d, \d+\.\d\d, (9\d|100)\.\d%\s+\| F32: 32, \d+\.\d\d; tg \d+ vs \d+ t\/s/);

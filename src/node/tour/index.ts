@@ -3,6 +3,7 @@ import type { Kernels } from "../../kernels/module.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar, type ProgressStream } from "../progress.js";
 import type { Chapter, ReportRow, TourArtifacts } from "./chapter.js";
+import { ppoChapter } from "./ppo.js";
 import { pretrainingChapter } from "./pretraining.js";
 import { quantizationChapter } from "./quantization.js";
 import { rewardChapter } from "./reward.js";
@@ -13,7 +14,7 @@ import { tokenizerChapter } from "./tokenizer.js";
 export type { Chapter, ReportRow, TourArtifacts, TourContext } from "./chapter.js";
 
 /** The tour's chapters in life-cycle order; each later stage adds its own file and one entry here. */
-export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, sftChapter, rewardChapter, quantizationChapter];
+export const chapters: readonly Chapter[] = [seedNetwork, tokenizerChapter, pretrainingChapter, sftChapter, rewardChapter, ppoChapter, quantizationChapter];
 
 export interface TourOptions {
   /** Smaller runs (≤ 2 minutes for the whole tour). Default false. */

@@ -69,6 +69,7 @@ export const rewardChapter: Chapter = {
     }
     await writeFile(join(dir, "head.safetensors"), rm.head.save());
     artifacts.reward = rm;
+    artifacts.rewardHeldOut = { accuracy: after.accuracy, pairs: after.pairs };
     log();
 
     const held: EvalItem[] = pick(heldOut);
@@ -83,7 +84,8 @@ export const rewardChapter: Chapter = {
     const dpoMatch = result.eval!.accuracy;
     log(`Held-out exact match: SFT ${pct(sftMatch.accuracy)} → DPO ${pct(dpoMatch)} (final DPO loss ${last.loss.toFixed(3)}, implicit reward margin ${last.margin.toFixed(2)}).`);
     for (const sample of result.eval!.samples.slice(0, 4)) log(`  ${sample.correct ? "✓" : "✗"} ${sample.prompt} → ${JSON.stringify(sample.output)}${sample.correct ? "" : ` (expected ${sample.answer})`}`);
-    policy.free();
+    artifacts.dpo?.free();
+    artifacts.dpo = policy;
     return [
       { metric: "held-out pairwise accuracy", value: pct(after.accuracy), reference: `${after.pairs} pairs; chance 50%` },
       { metric: "DPO held-out exact match", value: pct(dpoMatch), reference: `SFT: ${pct(sftMatch.accuracy)}` },
