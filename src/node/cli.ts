@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `tinylm` command. `npm start` runs `tinylm tour`.
 import { TinyLMError } from "../errors.js";
+import { PPO_HELP, ppoCommand } from "./commands/ppo.js";
 import { PRETRAIN_HELP, pretrainCommand } from "./commands/pretrain.js";
 import { QUANTIZE_HELP, REPORT_HELP, quantizeCommand, reportCommand } from "./commands/quantize.js";
 import { DPO_HELP, REWARD_HELP, dpoCommand, rewardCommand } from "./commands/preference.js";
@@ -15,6 +16,7 @@ Usage:
   ${SFT_HELP}
   ${REWARD_HELP}
   ${DPO_HELP}
+  ${PPO_HELP}
   ${QUANTIZE_HELP}
   ${REPORT_HELP}
   tinylm help                                 show this text
@@ -45,6 +47,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if (command === "dpo") {
     await dpoCommand(rest);
+    return 0;
+  }
+  if (command === "ppo") {
+    await ppoCommand(rest);
     return 0;
   }
   if (command === "quantize") {

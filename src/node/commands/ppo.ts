@@ -1,0 +1,113 @@
+import { join } from "node:path";
+import { TinyLMError, check } from "../../errors.js";
+import { type ChatMessage, END_OF_TURN, checkMessages } from "../../posttrain/chat.js";
+import { ScalarHead } from "../../posttrain/head.js";
+import { parseJsonl } from "../../posttrain/jsonl.js";
+import { ppo } from "../../posttrain/ppo.js";
+import { RewardModel } from "../../posttrain/reward.js";
+import { parseTextFile, readFileBytes } from "../files.js";
+import { loadKernelsFromFiles } from "../kernels.js";
+import { ProgressBar } from "../progress.js";
+import { loadChatModel, saveChatModel } from "./sft.js";
+
+export const PPO_HELP = `tinylm ppo <chat model dir> --reward <dir> --prompts <file> [options]   PPO of a chat model against a reward model
+    --reward <dir>            what \`tinylm reward\` wrote: the body and score_head.safetensors
+    --prompts <file>          JSONL: {"prompt": "…"} or {"messages": [{role, content}, …]} per line (answered by the policy)
+    --steps <n>               rollout batches, each followed by 4 epochs of minibatch updates (default 100)
+    --batch <n>               responses sampled per rollout batch (default 16)
+    --lr <x>                  learning rate of the policy (default 1e-4; the value head uses 1e-2)
+    --kl <x>                  initial KL coefficient β (default 0.1)
+    --target-kl <x>           target KL per response (nats) of the adaptive β (default 1)
+    --max-new <n>             most tokens per response (default 16)
+    --seed <n>                prompt choice and sampling (default 0)
+    --out <dir>               the tuned chat model (default runs/ppo)`;
+
+/** `tinylm ppo`: a chat model tuned by PPO on prompts, rewarded by a reward model, held near a frozen copy of itself. */
+export async function ppoCommand(args: readonly string[]): Promise<void> {
+  const o = parse(args);
+  const say = (s = "") => process.stdout.write(`${s}\n`);
+  const conversations = await parseTextFile(o.prompts, readPromptsJsonl);
+  const k = await loadKernelsFromFiles();
+  const { model: policy, tokenizer: tok, template } = await loadChatModel(o.model, { kernels: k });
+  const rmLoaded = await loadChatModel(o.reward, { kernels: k });
+  const rm = new RewardModel(rmLoaded.model, ScalarHead.load(k, await readFileBytes(join(o.reward, "score_head.safetensors"))), rmLoaded.tokenizer, rmLoaded.template);
+  const endId = tok.tokenToId(END_OF_TURN);
+  check(endId !== undefined, "BAD_FILE", `${o.model}'s tokenizer has no ${END_OF_TURN} token: give a chat model (what \`tinylm sft\` writes)`);
+  const byKey = new Map<string, ChatMessage[]>();
+  const prompts = conversations.map((messages, i) => {
+    const ids = template.encode(tok, messages, { addGenerationPrompt: true }).ids;
+    check(ids.length < policy.config.contextLength, "BAD_FILE", `${o.prompts}: prompt ${i + 1} is ${ids.length} tokens, leaving no room in the context of ${policy.config.contextLength}`);
+    byKey.set(ids.join(","), messages);
+    return ids;
+  });
+  const reward = (prompt: readonly number[], response: readonly number[]): number => {
+    const messages = [...byKey.get(prompt.join(","))!, { role: "assistant" as const, content: tok.decode(Array.from(response)) }];
+    return rm.scoreItem({ rows: [rm.template.encode(rm.tokenizer, messages)], pairs: [] })[0];
+  };
+  say(`${prompts.length} prompts; policy and frozen reference start as ${o.model}, reward from ${o.reward}`);
+  const head = new ScalarHead(k, policy.config.dim, { optimizer: { lr: 1e-2 } });
+  const bar = new ProgressBar("PPO", o.steps);
+  await ppo(policy, head, prompts, reward, {
+    steps: o.steps, batchSize: o.batch, maxNewTokens: o.maxNew, endId, missingEndPenalty: 1, lr: o.lr, klCoef: o.kl, targetKl: o.targetKl, seed: o.seed,
+    onStep: (s) => bar.update(s.step, `reward ${s.reward.toFixed(3)}  KL ${s.kl.toFixed(2)}  clip ${(100 * s.clipFrac).toFixed(1)}%  entropy ${s.entropy.toFixed(2)}  length ${s.responseLength.toFixed(1)}`),
+  });
+  bar.done();
+  await saveChatModel(policy, o.out, tok, template);
+  say(`wrote ${o.out}`);
+}
+
+/** Prompts from `{prompt}` or `{messages}` lines; a final assistant message, if any, is dropped (the policy writes it). */
+export function readPromptsJsonl(text: string): ChatMessage[][] {
+  const out: ChatMessage[][] = [];
+  for (const { line, value } of parseJsonl(text)) {
+    const where = `line ${line}`;
+    let messages: ChatMessage[];
+    if (value.messages !== undefined) messages = checkMessages(value.messages, where);
+    else {
+      check(typeof value.prompt === "string" && value.prompt.trim() !== "", "BAD_FILE", `${where}: needs a non-empty "prompt" string or a "messages" array`);
+      messages = [{ role: "user", content: value.prompt }];
+    }
+    if (messages[messages.length - 1].role === "assistant") messages = messages.slice(0, -1);
+    check(messages.length > 0, "BAD_FILE", `${where}: no prompt before the assistant's answer`);
+    out.push(messages);
+  }
+  check(out.length > 0, "BAD_FILE", "no prompts (the file is empty)");
+  return out;
+}
+
+function parse(args: readonly string[]) {
+  const o = { model: undefined as string | undefined, reward: undefined as string | undefined, prompts: undefined as string | undefined,
+    steps: 100, batch: 16, lr: 1e-4, kl: 0.1, targetKl: 1, maxNew: 16, seed: 0, out: "runs/ppo" };
+  const num = (flag: string, v: string, integer: boolean): number => {
+    const x = Number(v);
+    check(Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x)), "BAD_ARGUMENT", `${flag} needs a positive ${integer ? "integer" : "number"}, got ${v}`);
+    return x;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i], v = args[i + 1];
+    if (!flag.startsWith("--")) {
+      check(o.model === undefined, "BAD_ARGUMENT", `ppo: unexpected argument "${flag}" (the model directory is ${o.model})`);
+      o.model = flag;
+      continue;
+    }
+    check(v !== undefined && !v.startsWith("--"), "BAD_ARGUMENT", `${flag} needs a value`);
+    switch (flag) {
+      case "--reward": o.reward = v; break;
+      case "--prompts": o.prompts = v; break;
+      case "--steps": o.steps = num(flag, v, true); break;
+      case "--batch": o.batch = num(flag, v, true); break;
+      case "--lr": o.lr = num(flag, v, false); break;
+      case "--kl": o.kl = num(flag, v, false); break;
+      case "--target-kl": o.targetKl = num(flag, v, false); break;
+      case "--max-new": o.maxNew = num(flag, v, true); break;
+      case "--seed": o.seed = Number(v); check(Number.isInteger(o.seed) && o.seed >= 0, "BAD_ARGUMENT", "--seed needs a non-negative integer"); break;
+      case "--out": o.out = v; break;
+      default: throw new TinyLMError("BAD_ARGUMENT", `ppo: unknown option "${flag}"`);
+    }
+    i++;
+  }
+  check(o.model !== undefined, "BAD_ARGUMENT", "ppo: give the chat model's directory (e.g. runs/sft)");
+  check(o.reward !== undefined, "BAD_ARGUMENT", "ppo: --reward <dir> (what `tinylm reward` wrote) is required");
+  check(o.prompts !== undefined, "BAD_ARGUMENT", "ppo: --prompts <file.jsonl> is required");
+  return { ...o, model: o.model, reward: o.reward, prompts: o.prompts };
+}
