@@ -20,6 +20,8 @@ import { rewardChapter } from "./reward.js";
 // at lr 1e-4 raise the held-out reward-model score 0.09 → 0.14 (within noise) while exact match falls 45% → 28% (4
 // answers fixed, 14 broken) at 1.8 nats of KL to SFT. 30 steps left both unchanged (45% → 48%); lr 1e-3 lost accuracy
 // (31.7%) with no reward gain. The reward model, not PPO, is the limit: it barely tells right answers from wrong ones.
+// Full mode (reward model at 70% of 182 held-out pairs), 300 steps in ~76 s: held-out score −0.12 → 0.27 (+0.39 ± 0.12)
+// while exact match falls 27% → 22% (16 fixed, 21 broken) at 1.8 nats: reward hacking, plainly; DPO reached 35%.
 function settings(quick: boolean): { maxOperand: number; train: number; heldOut: number; steps: number; batchSize: number; lr: number } {
   return quick
     ? { maxOperand: 20, train: 380, heldOut: 60, steps: 150, batchSize: 16, lr: 1e-4 }
