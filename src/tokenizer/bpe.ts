@@ -478,17 +478,8 @@ export class BpeModel {
   // Like encodeRange, but a miss leaves a placeholder (-1 - k for the k-th distinct miss) to be merged in a batch.
   private encodeOrDefer(text: string, start: number, end: number, batch: MissBatch): void {
     const h = PieceTable.hash(text, start, end);
-    const e = this.pieces.find(text, start, end, h);
     const out = batch.out;
-    if (e >= 0) {
-      const v = this.pieces.value(e);
-      if (v >= 0) out.push(v);
-      else {
-        const ids = this.pieces.result(v);
-        for (let i = 0; i < ids.length; i++) out.push(ids[i]);
-      }
-      return;
-    }
+    if (this.pushCached(text, start, end, h, out)) return;
     const piece = start === 0 && end === text.length ? text : text.slice(start, end);
     let k = batch.index.get(piece);
     if (k === undefined) {
@@ -531,18 +522,22 @@ export class BpeModel {
     }
   }
 
+  // Appends the cached ids of text[start, end) (hash h) to out; false on a cache miss.
+  private pushCached(text: string, start: number, end: number, h: number, out: number[]): boolean {
+    const e = this.pieces.find(text, start, end, h);
+    if (e < 0) return false;
+    const v = this.pieces.value(e);
+    if (v >= 0) out.push(v);
+    else {
+      const ids = this.pieces.result(v);
+      for (let i = 0; i < ids.length; i++) out.push(ids[i]);
+    }
+    return true;
+  }
+
   private encodeRange(text: string, start: number, end: number, out: number[]): void {
     const h = PieceTable.hash(text, start, end);
-    const e = this.pieces.find(text, start, end, h);
-    if (e >= 0) {
-      const v = this.pieces.value(e);
-      if (v >= 0) out.push(v);
-      else {
-        const ids = this.pieces.result(v);
-        for (let i = 0; i < ids.length; i++) out.push(ids[i]);
-      }
-      return;
-    }
+    if (this.pushCached(text, start, end, h, out)) return;
     const piece = start === 0 && end === text.length ? text : text.slice(start, end);
     const ids = this.merge(this.symbols(piece));
     if (piece.length <= 256) this.pieces.addResult(piece, h, ids); // long pieces rarely repeat
