@@ -171,6 +171,17 @@ export interface LlamaFromGguf {
   metadata: Map<string, GgufValue>;
 }
 
+/** GGUF tensor `t`'s HF name and PyTorch shape in a model of `config` (BAD_FILE if it has no place there or the wrong shape). */
+export function hfTensorOf(t: GgufTensor, shapes: Map<string, number[]>, config: LlamaConfig): { name: string; shape: number[] } {
+  const name = ggufToHfName(t.name);
+  const shape = shapes.get(name);
+  check(shape !== undefined, "BAD_FILE", `gguf: tensor "${t.name}" does not belong to a ${config.nLayers}-layer model`);
+  const ne = [...shape].reverse();
+  check(t.shape.length === ne.length && t.shape.every((d, i) => d === ne[i]), "BAD_FILE",
+    `gguf: tensor "${t.name}" has ne [${t.shape}], expected [${ne}] for this config`);
+  return { name, shape };
+}
+
 /**
  * Reads a llama GGUF file (bytes or an already parsed file) into a config and HF-named f32 tensors. F32, F16 and
  * BF16 tensors decode here; other types go through `options.decode` or are reported as UNSUPPORTED.
@@ -182,12 +193,7 @@ export function llamaFromGguf(file: Uint8Array | GgufFile, options: { decode?: D
   const shapes = hfParameterShapes(config);
   const tensors = new Map<string, Float32Array>();
   for (const t of f.tensors) {
-    const name = ggufToHfName(t.name);
-    const shape = shapes.get(name);
-    check(shape !== undefined, "BAD_FILE", `gguf: tensor "${t.name}" does not belong to a ${config.nLayers}-layer model`);
-    const ne = [...shape].reverse();
-    check(t.shape.length === ne.length && t.shape.every((d, i) => d === ne[i]), "BAD_FILE",
-      `gguf: tensor "${t.name}" has ne [${t.shape}], expected [${ne}] for this config`);
+    const { name } = hfTensorOf(t, shapes, config);
     let values = t.type === "F32" || t.type === "F16" || t.type === "BF16" ? ggufTensorToF32(t) : options.decode?.(t);
     check(values !== undefined, "UNSUPPORTED", `gguf: tensor "${t.name}" is ${t.type}; pass a decode function to read it`);
     if (name.endsWith("q_proj.weight")) values = unpermuteRopeRows(values, config.nHeads, config.dim);

@@ -17,7 +17,7 @@
 import { TinyLMError, check } from "../errors.js";
 import { type GgmlType, type GgufFile, type GgufTensor, type GgufValue, ggufTensorToF32, writeGguf } from "../io/gguf.js";
 import { hfParameterShapes } from "../io/hf-llama.js";
-import { LLAMA_FILE_TYPE, ggufToHfName, hfToGgufName, llamaConfigFromGguf, llamaGgufMetadata, permuteRopeRows, unpermuteRopeRows } from "../io/llama-gguf.js";
+import { LLAMA_FILE_TYPE, hfTensorOf, hfToGgufName, llamaConfigFromGguf, llamaGgufMetadata, permuteRopeRows, unpermuteRopeRows } from "../io/llama-gguf.js";
 import { QuantizedMatrix } from "../kernels/quant.js";
 import type { Kernels } from "../kernels/module.js";
 import { Llama } from "../nn/llama.js";
@@ -157,12 +157,7 @@ export function quantizedModelFromGguf(k: Kernels, f: GgufFile): Llama {
   const values = new Map<string, Float32Array>();
   try {
     for (const t of f.tensors) {
-      const name = ggufToHfName(t.name);
-      const shape = shapes.get(name);
-      check(shape !== undefined, "BAD_FILE", `gguf: tensor "${t.name}" does not belong to a ${config.nLayers}-layer model`);
-      const ne = [...shape].reverse();
-      check(t.shape.length === ne.length && t.shape.every((d, i) => d === ne[i]), "BAD_FILE",
-        `gguf: tensor "${t.name}" has ne [${t.shape}], expected [${ne}] for this config`);
+      const { name, shape } = hfTensorOf(t, shapes, config);
       const heads = name.endsWith("q_proj.weight") ? config.nHeads : name.endsWith("k_proj.weight") ? config.nKvHeads : 0;
       if (isQuantType(t.type)) {
         check(shape.length === 2, "BAD_FILE", `gguf: the 1-D tensor "${t.name}" is ${t.type}; llama.cpp keeps norms in F32`);

@@ -9,6 +9,7 @@ import { parseTextFile, readFileBytes } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
 import { loadChatModel, saveChatModel } from "./sft.js";
+import { positive } from "./args.js";
 
 export const PPO_HELP = `tinylm ppo <chat model dir> --reward <dir> --prompts <file> [options]   PPO of a chat model against a reward model
     --reward <dir>            what \`tinylm reward\` wrote: the body and score_head.safetensors
@@ -78,11 +79,6 @@ export function readPromptsJsonl(text: string): ChatMessage[][] {
 function parse(args: readonly string[]) {
   const o = { model: undefined as string | undefined, reward: undefined as string | undefined, prompts: undefined as string | undefined,
     steps: 100, batch: 16, lr: 1e-4, kl: 0.1, targetKl: 1, maxNew: 16, seed: 0, out: "runs/ppo" };
-  const num = (flag: string, v: string, integer: boolean): number => {
-    const x = Number(v);
-    check(Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x)), "BAD_ARGUMENT", `${flag} needs a positive ${integer ? "integer" : "number"}, got ${v}`);
-    return x;
-  };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i], v = args[i + 1];
     if (!flag.startsWith("--")) {
@@ -94,12 +90,12 @@ function parse(args: readonly string[]) {
     switch (flag) {
       case "--reward": o.reward = v; break;
       case "--prompts": o.prompts = v; break;
-      case "--steps": o.steps = num(flag, v, true); break;
-      case "--batch": o.batch = num(flag, v, true); break;
-      case "--lr": o.lr = num(flag, v, false); break;
-      case "--kl": o.kl = num(flag, v, false); break;
-      case "--target-kl": o.targetKl = num(flag, v, false); break;
-      case "--max-new": o.maxNew = num(flag, v, true); break;
+      case "--steps": o.steps = positive(flag, v, true); break;
+      case "--batch": o.batch = positive(flag, v, true); break;
+      case "--lr": o.lr = positive(flag, v, false); break;
+      case "--kl": o.kl = positive(flag, v, false); break;
+      case "--target-kl": o.targetKl = positive(flag, v, false); break;
+      case "--max-new": o.maxNew = positive(flag, v, true); break;
       case "--seed": o.seed = Number(v); check(Number.isInteger(o.seed) && o.seed >= 0, "BAD_ARGUMENT", "--seed needs a non-negative integer"); break;
       case "--out": o.out = v; break;
       default: throw new TinyLMError("BAD_ARGUMENT", `ppo: unknown option "${flag}"`);

@@ -14,6 +14,7 @@ import { loadTrainState, saveModel, saveTrainState } from "../checkpoint.js";
 import { parseTextFile, readTextFile } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
+import { positive } from "./args.js";
 
 export const PRETRAIN_HELP = `tinylm pretrain [options]       train a Llama-style model from scratch on your text (default: the Brown corpus)
     --text <file>             a UTF-8 text file to train on (repeatable); documents are separated by blank lines
@@ -97,26 +98,21 @@ async function readDocuments(files: string[]): Promise<string[]> {
 function parse(args: readonly string[]) {
   const o = { text: [] as string[], tokenizer: undefined as string | undefined, vocab: 4096, preset: "micro" as PresetName, steps: 1000, batch: 8, seq: 128,
     lr: 3e-3, evalEvery: 100, checkpointEvery: 200, resume: undefined as string | undefined, seed: 0, out: "runs/pretrain" };
-  const num = (flag: string, v: string | undefined, integer = true): number => {
-    const x = Number(v);
-    check(v !== undefined && Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x)), "BAD_ARGUMENT", `${flag} needs a positive ${integer ? "integer" : "number"}, got ${v ?? "nothing"}`);
-    return x;
-  };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i], v = args[i + 1];
     switch (flag) {
       case "--text": o.text.push(v); i++; break;
       case "--tokenizer": o.tokenizer = v; i++; break;
-      case "--vocab": o.vocab = num(flag, v); i++; break;
+      case "--vocab": o.vocab = positive(flag, v); i++; break;
       case "--preset":
         check(v !== undefined && v in PRESETS, "BAD_ARGUMENT", `--preset must be one of ${Object.keys(PRESETS).join(", ")}`);
         o.preset = v as PresetName; i++; break;
-      case "--steps": o.steps = num(flag, v); i++; break;
-      case "--batch": o.batch = num(flag, v); i++; break;
-      case "--seq": o.seq = num(flag, v); i++; break;
-      case "--lr": o.lr = num(flag, v, false); i++; break;
-      case "--eval-every": o.evalEvery = num(flag, v); i++; break;
-      case "--checkpoint-every": o.checkpointEvery = num(flag, v); i++; break;
+      case "--steps": o.steps = positive(flag, v); i++; break;
+      case "--batch": o.batch = positive(flag, v); i++; break;
+      case "--seq": o.seq = positive(flag, v); i++; break;
+      case "--lr": o.lr = positive(flag, v, false); i++; break;
+      case "--eval-every": o.evalEvery = positive(flag, v); i++; break;
+      case "--checkpoint-every": o.checkpointEvery = positive(flag, v); i++; break;
       case "--resume": o.resume = v; i++; break;
       case "--seed": o.seed = Number(v); check(Number.isInteger(o.seed), "BAD_ARGUMENT", "--seed needs an integer"); i++; break;
       case "--out": o.out = v; i++; break;

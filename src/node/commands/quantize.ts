@@ -10,6 +10,7 @@ import { loadModel } from "../checkpoint.js";
 import { readTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
+import { positive } from "./args.js";
 
 export const QUANTIZE_HELP = `tinylm quantize <model> --type <t> --out <file.gguf>   store a model's weights at another precision
     <model>                   a Hugging Face model directory or a .gguf file
@@ -35,11 +36,6 @@ const option = (args: readonly string[], i: number): string => {
   return v;
 };
 
-const count = (flag: string, v: string): number => {
-  const x = Number(v);
-  check(Number.isInteger(x) && x > 0, "BAD_ARGUMENT", `${flag} needs a positive integer, got ${v}`);
-  return x;
-};
 
 async function source(path: string | undefined, command: string, k: Kernels): Promise<{ model: Llama; tokenizer?: Tokenizer }> {
   check(path !== undefined, "BAD_ARGUMENT", `${command}: give a model directory or .gguf file`);
@@ -78,9 +74,9 @@ export async function reportCommand(args: readonly string[]): Promise<void> {
     if (a === "--types") types = option(args, i++);
     else if (a === "--text") text = option(args, i++);
     else if (a === "--json") json = option(args, i++);
-    else if (a === "--windows") windows = count(a, option(args, i++));
-    else if (a === "--window") window = count(a, option(args, i++));
-    else if (a === "--reps") reps = count(a, option(args, i++));
+    else if (a === "--windows") windows = positive(a, option(args, i++));
+    else if (a === "--window") window = positive(a, option(args, i++));
+    else if (a === "--reps") reps = positive(a, option(args, i++));
     else if (!a.startsWith("--") && path === undefined) path = a;
     else throw new TinyLMError("BAD_ARGUMENT", `report: unknown option "${a}"`);
   }

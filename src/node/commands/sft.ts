@@ -12,6 +12,7 @@ import { loadModel, saveModel } from "../checkpoint.js";
 import { parseTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
+import { positive } from "./args.js";
 
 export const SFT_HELP = `tinylm sft <model dir> --data <file> [options]   fine-tune a model on question → answer pairs (loss on the answers only)
     --data <file>             JSONL: {"prompt", "completion"} or {"messages": [{"role", "content"}, …]} per line
@@ -87,11 +88,6 @@ function pct(x: number): string {
 function parse(args: readonly string[]) {
   const o = { model: undefined as string | undefined, data: undefined as string | undefined, eval: undefined as string | undefined, steps: 500, batch: 16, lr: 1e-3,
     pack: false, evalEvery: 0, seed: 0, out: "runs/sft" };
-  const num = (flag: string, v: string | undefined, integer = true): number => {
-    const x = Number(v);
-    check(v !== undefined && Number.isFinite(x) && x > 0 && (!integer || Number.isInteger(x)), "BAD_ARGUMENT", `${flag} needs a positive ${integer ? "integer" : "number"}, got ${v ?? "nothing"}`);
-    return x;
-  };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i], v = args[i + 1];
     if (!flag.startsWith("--")) {
@@ -104,10 +100,10 @@ function parse(args: readonly string[]) {
     switch (flag) {
       case "--data": o.data = v; break;
       case "--eval": o.eval = v; break;
-      case "--steps": o.steps = num(flag, v); break;
-      case "--batch": o.batch = num(flag, v); break;
-      case "--lr": o.lr = num(flag, v, false); break;
-      case "--eval-every": o.evalEvery = num(flag, v); break;
+      case "--steps": o.steps = positive(flag, v); break;
+      case "--batch": o.batch = positive(flag, v); break;
+      case "--lr": o.lr = positive(flag, v, false); break;
+      case "--eval-every": o.evalEvery = positive(flag, v); break;
       case "--seed": o.seed = Number(v); check(Number.isInteger(o.seed), "BAD_ARGUMENT", "--seed needs an integer"); break;
       case "--out": o.out = v; break;
       default: throw new TinyLMError("BAD_ARGUMENT", `sft: unknown option "${flag}"`);
