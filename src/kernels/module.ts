@@ -131,7 +131,11 @@ export class Kernels {
       a.view.fill(0); // freed blocks are reused, so a fresh array is not necessarily zero
       return a;
     }
-    return new HeapArray(this.heap, kind, lengthOrValues.length).set(lengthOrValues);
+    // A view of this heap (another array's .view) is detached if the allocation grows memory: copy it out first.
+    const values = ArrayBuffer.isView(lengthOrValues) && lengthOrValues.buffer === this.heap.memory.buffer
+      ? (lengthOrValues as unknown as Float32Array | Int32Array).slice()
+      : lengthOrValues;
+    return new HeapArray(this.heap, kind, values.length).set(values);
   }
 }
 

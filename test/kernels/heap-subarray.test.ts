@@ -19,6 +19,19 @@ describe("HeapArray.subarray (slabs carved into tensors)", async () => {
     slab.free();
   });
 
+  it("copies another heap array's view even when the copy grows memory (the source view detaches)", () => {
+    const n = k.heap.memory.buffer.byteLength / 4; // larger than what is left: the new array forces memory.grow
+    const source = k.f32(n);
+    source.view.set([1, 2, 3]);
+    source.view[n - 1] = 7;
+    const copy = k.f32(source.view);
+    expect(k.heap.memory.buffer.byteLength).toBeGreaterThan(n * 4);
+    expect(Array.from(copy.view.subarray(0, 3))).toEqual([1, 2, 3]);
+    expect(copy.view[n - 1]).toBe(7);
+    copy.free();
+    source.free();
+  });
+
   it("rejects ranges outside the parent, freeing a subarray, and use after the parent is freed", () => {
     const slab = k.f32(8);
     for (const [o, n] of [[-1, 2], [7, 2], [0, 9], [1.5, 1], [0, -1]]) {
