@@ -57,32 +57,50 @@ export function preferenceBatch(item: PreferenceItem): PreferenceBatch {
 }
 
 /**
- * The scripted "person": ranks responses best first — correct answers before wrong ones, then shorter before longer.
- * Of responses it cannot tell apart (same text, or equally right and equally long) it keeps the first: a coin-flip
- * order between them would be noise no reward model can learn. Returns null when fewer than two responses remain.
+ * How the scripted "person" grades an arithmetic answer, compared element by element (higher first): right before
+ * wrong; then a number nearer the right one before a farther one ("41" before "97" for 42: a near miss is the
+ * better mistake); then anything that is not a number; then shorter before longer.
  */
-export function scriptedRanking(prompt: string, answer: string, responses: readonly string[], judge: (output: string, answer: string) => boolean = isCorrect): RankingExample | null {
-  const kept: string[] = [], keys = new Set<string>();
-  for (const raw of responses) {
-    const r = raw.trim(), key = `${judge(r, answer)}:${r.length}`;
-    if (r === "" || keys.has(key)) continue;
-    keys.add(key);
-    kept.push(r);
-  }
-  if (kept.length < 2) return null;
-  const right = kept.map((r) => judge(r, answer));
-  const order = kept.map((_, i) => i).sort((a, b) => Number(right[b]) - Number(right[a]) || kept[a].length - kept[b].length);
-  return { prompt, responses: kept, ranking: order };
+export function arithmeticGrade(output: string, answer: string): number[] {
+  const text = output.trim().replace(/\.$/, ""), n = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  return [Number(isCorrect(output, answer)), Number.isNaN(n) ? -Infinity : -Math.abs(n - Number(answer)), -output.trim().length];
 }
 
 /**
- * K answers per question sampled from `model` (temperature > 0, a different seed per sample), ranked by
- * scriptedRanking. Questions whose samples the labeler cannot tell apart are skipped.
+ * The scripted "person": ranks responses best first by `grade` (default arithmeticGrade). Of responses it cannot tell
+ * apart (equal grades) it keeps the first: a coin-flip order between them would be noise no reward model can learn.
+ * Returns null when fewer than two responses remain.
+ */
+export function scriptedRanking(prompt: string, answer: string, responses: readonly string[], grade: (output: string, answer: string) => number[] = arithmeticGrade): RankingExample | null {
+  const kept: string[] = [], grades: number[][] = [], keys = new Set<string>();
+  for (const raw of responses) {
+    const r = raw.trim(), g = grade(r, answer), key = g.join(",");
+    if (r === "" || keys.has(key)) continue;
+    keys.add(key);
+    kept.push(r);
+    grades.push(g);
+  }
+  if (kept.length < 2) return null;
+  const compare = (a: number[], b: number[]) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return b[i] - a[i];
+    return 0;
+  };
+  return { prompt, responses: kept, ranking: kept.map((_, i) => i).sort((a, b) => compare(grades[a], grades[b])) };
+}
+
+/**
+ * K answers per question sampled from `model` (a different seed per sample), ranked by scriptedRanking. A list of
+ * temperatures is cycled through, sample by sample: answers at 1 are the model's own plausible mistakes, hotter ones
+ * the odd answers a policy may wander into, and a reward model that only ever saw one kind misjudges the other.
+ * Questions whose samples the labeler cannot tell apart are skipped.
  */
 export async function sampleRankings(model: Llama, tok: Tokenizer, items: readonly { prompt: string; answer: string }[],
-  options: { K: number; temperature?: number; maxTokens?: number; seed?: number; template?: ChatTemplate; judge?: (output: string, answer: string) => boolean; signal?: AbortSignal; onItem?: (done: number) => void }): Promise<RankingExample[]> {
+  options: { K: number; temperature?: number | readonly number[]; maxTokens?: number; seed?: number; template?: ChatTemplate; grade?: (output: string, answer: string) => number[]; signal?: AbortSignal; onItem?: (done: number) => void }): Promise<RankingExample[]> {
   const K = options.K;
   check(Number.isInteger(K) && K >= 2, "BAD_ARGUMENT", `sampleRankings: K must be an integer ≥ 2, got ${K}`);
+  const temperatures = typeof options.temperature === "number" || options.temperature === undefined ? [options.temperature ?? 1] : options.temperature;
+  check(Array.isArray(temperatures) && temperatures.length > 0 && temperatures.every((t) => typeof t === "number" && t > 0 && Number.isFinite(t)), "BAD_ARGUMENT",
+    `sampleRankings: temperature must be a positive number or a non-empty list of them`);
   const template = options.template ?? new ChatTemplate();
   const end = tok.tokenToId(END_OF_TURN);
   check(end !== undefined, "BAD_ARGUMENT", `sampleRankings: the tokenizer has no ${END_OF_TURN} token; run prepareChatModel first`);
@@ -92,10 +110,10 @@ export async function sampleRankings(model: Llama, tok: Tokenizer, items: readon
     const prompt = template.encode(tok, [{ role: "user", content: items[i].prompt }], { addGenerationPrompt: true }).ids;
     const responses: string[] = [];
     for (let s = 0; s < K; s++) {
-      const r = await generateAll(model, prompt, { maxTokens: options.maxTokens ?? 8, stopIds: [end], temperature: options.temperature ?? 1, seed: seed++, signal: options.signal });
+      const r = await generateAll(model, prompt, { maxTokens: options.maxTokens ?? 8, stopIds: [end], temperature: temperatures[s % temperatures.length], seed: seed++, signal: options.signal });
       responses.push(tok.decode(r.ids));
     }
-    const ranked = scriptedRanking(items[i].prompt, items[i].answer, responses, options.judge);
+    const ranked = scriptedRanking(items[i].prompt, items[i].answer, responses, options.grade);
     if (ranked !== null) out.push(ranked);
     options.onItem?.(i + 1);
   }

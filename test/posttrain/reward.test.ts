@@ -57,11 +57,15 @@ describe("RewardModel", () => {
     expect(Math.max(...rm.body.grads!.view.subarray(lmHead.offset, lmHead.offset + lmHead.size).map(Math.abs))).toBe(0);
   });
 
-  it("scripted labeler: correct before wrong, then shorter; responses it cannot tell apart kept once; JSONL round-trips", () => {
-    const r = scriptedRanking("What is 2 plus 3?", "5", ["7", "5", " 5", "15", "5.", "", "8"])!;
-    expect(r.responses).toEqual(["7", "5", "15", "5."]);
-    expect(r.ranking.map((i) => r.responses[i])).toEqual(["5", "5.", "7", "15"]);
+  it("scripted labeler: right, then nearer numbers, then non-numbers, then shorter; ties kept once; JSONL round-trips", () => {
+    const r = scriptedRanking("What is 2 plus 3?", "5", ["7", "5", " 5", "15", "five", "5.", "", "3", "8", "2+3"])!;
+    // "3" is as far from 5 as "7": the labeler cannot tell them apart and keeps the first.
+    expect(r.responses).toEqual(["7", "5", "15", "five", "5.", "8", "2+3"]);
+    expect(r.ranking.map((i) => r.responses[i])).toEqual(["5", "5.", "7", "8", "15", "2+3", "five"]);
     expect(scriptedRanking("q", "5", ["5", "5 ", ""])).toBeNull();
+    // Any grade can replace the arithmetic one: here longer is better.
+    const longest = scriptedRanking("q", "", ["a", "abc", "ab"], (out) => [out.length])!;
+    expect(longest.ranking.map((i) => longest.responses[i])).toEqual(["abc", "ab", "a"]);
     const back = readPreferenceJsonl(rankingsToJsonl([r]));
     expect(back[0]).toMatchObject({ prompt: r.prompt, responses: r.responses, ranking: r.ranking });
   });
@@ -76,11 +80,18 @@ describe("RewardModel", () => {
     await sft(model, tokenizer, train.map(problemToChat), { steps: 120, batchSize: 16, lr: 3e-3 });
     const sample = (items: typeof train, seed: number) => sampleRankings(model, tokenizer, items, { K: 4, temperature: 1, maxTokens: 4, seed });
     const trainRanks = await sample(train, 0), heldRanks = await sample(heldOut, 1000);
+    // Temperatures cycle sample by sample: near-greedy samples alone are all alike (nothing to rank), hot ones in between are not.
+    const few = train.slice(0, 10);
+    expect(await sampleRankings(model, tokenizer, few, { K: 4, temperature: [1e-3], maxTokens: 4 })).toEqual([]);
+    expect((await sampleRankings(model, tokenizer, few, { K: 4, temperature: [1e-3, 5], maxTokens: 4 })).length).toBeGreaterThan(5);
+    for (const temperature of [[], [1, -1], [Number.NaN]]) {
+      await expect(sampleRankings(model, tokenizer, few, { K: 4, temperature })).rejects.toThrow(/temperature must be/);
+    }
     expect(trainRanks.length).toBeGreaterThan(40);
     const rm = RewardModel.fromSft(model, tokenizer, { head: { optimizer: { lr: 1e-2 } } });
     const before = pairwiseAccuracy(rm, heldRanks);
     expect(before.loss).toBeCloseTo(Math.LN2, 6); // a zero head scores every answer 0
-    const logs = await trainRewardModel(rm, trainRanks, { steps: 150, batchSize: 8, lr: 1e-3, centering: 0.01 });
+    const logs = await trainRewardModel(rm, trainRanks, { steps: 300, batchSize: 8, lr: 1e-3, centering: 0.01 });
     const after = pairwiseAccuracy(rm, heldRanks);
     console.log(`reward model: ${trainRanks.length} train / ${heldRanks.length} held-out prompts, ${after.pairs} held-out pairs; accuracy ${after.accuracy.toFixed(3)}, loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}; last train loss ${logs.at(-1)!.loss.toFixed(3)}`);
     expect(after.accuracy).toBeGreaterThanOrEqual(0.75);

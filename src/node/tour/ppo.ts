@@ -1,6 +1,6 @@
 import { generateAll } from "../../generate/generate.js";
 import { Llama } from "../../nn/llama.js";
-import { arithmeticSplits, isCorrect } from "../../posttrain/arithmetic.js";
+import { isCorrect } from "../../posttrain/arithmetic.js";
 import { type ChatTemplate, END_OF_TURN } from "../../posttrain/chat.js";
 import { ScalarHead } from "../../posttrain/head.js";
 import { tokenLogProbs } from "../../posttrain/logprobs.js";
@@ -10,22 +10,20 @@ import { prepareChatModel } from "../../posttrain/sft.js";
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
 import type { Chapter, ReportRow, TourContext } from "./chapter.js";
 import { rewardChapter } from "./reward.js";
+import { postTrainingTask } from "./task.js";
 
 // The seed's 强化学习: the SFT model answers the training questions, the reward model scores each answer, and PPO moves
 // the model toward higher-scored answers while a per-token KL penalty to the SFT model holds it near what the reward
 // model was trained on. The true checker (exact match) is never shown to PPO: only the reward model's opinion is.
 
-// The reward chapter's split (same seed and sizes): PPO practises on the training questions, the table uses held-out ones.
-// Measured in quick mode (reward model at 62% held-out pairwise accuracy, about as good on its training pairs): 150 steps
-// at lr 1e-4 raise the held-out reward-model score 0.09 → 0.14 (within noise) while exact match falls 45% → 28% (4
-// answers fixed, 14 broken) at 1.8 nats of KL to SFT. 30 steps left both unchanged (45% → 48%); lr 1e-3 lost accuracy
-// (31.7%) with no reward gain. The reward model, not PPO, is the limit: it barely tells right answers from wrong ones.
-// Full mode (reward model at 70% of 182 held-out pairs), 300 steps in ~76 s: held-out score −0.12 → 0.27 (+0.39 ± 0.12)
-// while exact match falls 27% → 22% (16 fixed, 21 broken) at 1.8 nats: reward hacking, plainly; DPO reached 35%.
-function settings(quick: boolean): { maxOperand: number; train: number; heldOut: number; steps: number; batchSize: number; lr: number } {
-  return quick
-    ? { maxOperand: 20, train: 380, heldOut: 60, steps: 150, batchSize: 16, lr: 1e-4 }
-    : { maxOperand: 30, train: 850, heldOut: 100, steps: 300, batchSize: 16, lr: 1e-4 };
+// PPO's prompts are the reward chapter's ranked questions: its score is trustworthy there (96% right-before-wrong on
+// fresh samples in quick mode) and close to chance on new questions (53%). So PPO practises where the judge is good,
+// and the held-out table asks whether what it learned there carries over.
+// Measured in quick mode: with the true checker as the reward, 200 steps raised held-out exact match 58% → 72%; that
+// is the most a reward model could give. Earlier settings (the SFT questions as prompts, a reward model at 62% of
+// held-out pairs trained on brevity rankings) climbed the score while exact match fell 45% → 28%: reward hacking.
+function settings(quick: boolean): { steps: number; batchSize: number; lr: number; klCoef: number } {
+  return quick ? { steps: 300, batchSize: 32, lr: 3e-5, klCoef: 0.1 } : { steps: 300, batchSize: 32, lr: 3e-5, klCoef: 0.1 };
 }
 
 interface Evaluation {
@@ -51,7 +49,7 @@ export const ppoChapter: Chapter = {
     const { model: sftModel, tokenizer: tok, template } = artifacts.chat!;
     const rm = artifacts.reward!;
     const s = settings(ctx.quick);
-    const { train, heldOut } = arithmeticSplits({ seed: 1, maxOperand: s.maxOperand, ops: ["plus"], train: s.train, heldOut: s.heldOut });
+    const { rl: train, heldOut } = postTrainingTask(ctx.quick);
     const endId = tok.tokenToId(END_OF_TURN)!;
     const question = new Map<string, string>();
     const prompts = train.map((p) => {
@@ -64,12 +62,13 @@ export const ppoChapter: Chapter = {
 
     log(`Policy: a copy of the SFT model, with a value head (zero at first) on the same body. Reference: the SFT model, frozen.`);
     log(`Each step samples ${s.batchSize} answers to training questions, scores each with the reward model, subtracts β·(log π − log π_sft)`);
-    log(`per token (adaptive β) and 1 for an answer with no end marker, then takes 4 epochs of clipped PPO updates (GAE γ 1, λ 0.95).`);
+    log(`per token (β = ${s.klCoef}) and 1 for an answer with no end marker, then takes 4 epochs of clipped PPO updates (GAE γ 1, λ 0.95).`);
+    log(`The questions are the ${train.length} whose answers people ranked: PPO never sees their answers, only the reward model's opinion.`);
     const policy = new Llama(sftModel.k, sftModel.config, sftModel.k.f32(sftModel.params.view));
     const head = new ScalarHead(sftModel.k, sftModel.config.dim, { optimizer: { lr: 1e-2 } });
     const bar = ctx.progress("PPO", s.steps);
     const { train: history } = await ppo(policy, head, prompts, reward, {
-      steps: s.steps, batchSize: s.batchSize, maxNewTokens: 6, endId, missingEndPenalty: 1, lr: s.lr, klCoef: 0.1, targetKl: 1, klHorizon: 200, seed: 1,
+      steps: s.steps, batchSize: s.batchSize, maxNewTokens: 6, endId, missingEndPenalty: 1, lr: s.lr, klCoef: s.klCoef, seed: 1,
       onStep: (st) => bar.update(st.step, `reward ${st.reward.toFixed(2)}  KL ${st.kl.toFixed(2)}  clip ${pct(st.clipFrac)}  β ${st.klCoef.toFixed(3)}  length ${st.responseLength.toFixed(1)}`),
     });
     bar.done();
@@ -113,16 +112,18 @@ export const ppoChapter: Chapter = {
     const significant = Math.abs(dMean) > 2 * dSe;
     log(`PPO vs SFT on the same questions: reward-model score ${dMean >= 0 ? "+" : ""}${dMean.toFixed(3)} (± ${(2 * dSe).toFixed(3)}, two standard errors; ` +
       `${significant ? "beyond" : "within"} noise), answers fixed ${fixed}, broken ${broke}.`);
+    // McNemar's test on the paired right/wrong answers: the change is noise unless |fixed − broken| > 2·√(fixed + broken).
+    const accuracyMoved = Math.abs(fixed - broke) > 2 * Math.sqrt(fixed + broke);
+    log(`Exact match ${fixed >= broke ? "+" : ""}${(100 * (fixed - broke) / items.length).toFixed(1)} points, ${accuracyMoved ? "beyond" : "within"} noise (McNemar: |fixed − broken| against 2·√(fixed + broken)).`);
     if (dMean > 0 && broke > fixed) {
-      log(`That is reward hacking: the reward model's score went up while true accuracy went down. The reward model orders only`);
-      log(`${rewardPairs(ctx)} of held-out answer pairs right, so much of what it rewards is not correctness (it also learned the`);
-      log(`labeler's second preference, shorter answers, and the SFT model's habits). PPO climbs exactly that score; the KL`);
-      log(`penalty only bounds how far the policy moves (${ppoEval.kl.toFixed(2)} nats per answer), not in which direction.`);
-    } else if (dMean > 0) {
-      log(`The reward went up${fixed > broke ? " and accuracy with it" : ""}: within this KL budget the reward model's preferences and correctness agree.`);
+      log(`That is reward hacking: the reward model's score went up while true accuracy went down. On new questions the reward`);
+      log(`model orders ${rewardPairs(ctx)} of answer pairs right, so part of what it rewards is not correctness. PPO climbs`);
+      log(`exactly that score; the KL penalty bounds how far the policy moves (${ppoEval.kl.toFixed(2)} nats per answer), not in which direction.`);
+    } else if (fixed > broke) {
+      log(`PPO practised only on the ranked questions, where the reward model's judgement is sound, and what it learned there`);
+      log(`carried over to questions no stage saw, at ${ppoEval.kl.toFixed(2)} nats per answer from the SFT model.`);
     } else {
-      log(`The held-out reward did not rise: the reward model is weak (${rewardPairs(ctx)} held-out pairwise accuracy), so its`);
-      log(`score gives PPO little signal that carries over to new questions${broke > fixed ? "; what PPO changed was mostly drift, and it cost accuracy" : ""}.`);
+      log(`PPO did not improve the held-out answers: what it learned on the ranked questions did not carry over.`);
     }
     return rows.map((r) => ({ metric: `${r.name}: exact match, reward`, value: `${pct(r.accuracy)}, ${r.reward.toFixed(2)}`, reference: `KL to SFT ${r.kl.toFixed(2)}` }));
   },
