@@ -272,13 +272,15 @@ function nonFiniteRow(y: usize, x: usize, n: i32, log: bool): void {
 }
 
 // out, inp are (rows, cols): out = softmax(scale·inp) per row (scale > 0, attention's 1/√hs). With causal, row r sees
-// columns [0, r + pastLength] (a query at position pastLength + r over keys 0..); masked outputs are exactly 0.
-// out may be inp.
-export function softmax_forward(out: usize, inp: usize, rows: i32, cols: i32, scale: f32, causal: bool, pastLength: i32): void {
+// columns up to r + pastLength (a query at position pastLength + r over keys 0..); first (rows) i32, when not 0, moves
+// the start of row r's visible columns to first[r] (block-diagonal attention of packed sequences: a query sees only
+// its own sequence's keys). Masked outputs are exactly 0. out may be inp.
+export function softmax_forward(out: usize, inp: usize, first: usize, rows: i32, cols: i32, scale: f32, causal: bool, pastLength: i32): void {
   for (let r = 0; r < rows; r++) {
-    const x = inp + (<usize>r * cols << 2);
-    const y = out + (<usize>r * cols << 2);
-    const n = causal ? <i32>min<i64>(cols, <i64>r + pastLength + 1) : cols;
+    const f = first ? load<i32>(first + (<usize>r << 2)) : 0;
+    const x = inp + (<usize>(r * cols + f) << 2);
+    const y = out + (<usize>(r * cols + f) << 2);
+    const n = (causal ? <i32>min<i64>(cols, <i64>r + pastLength + 1) : cols) - f;
     const m = rowMax(x, n);
     if (m == Infinity || m == -Infinity) nonFiniteRow(y, x, n, false);
     else {
@@ -286,7 +288,8 @@ export function softmax_forward(out: usize, inp: usize, rows: i32, cols: i32, sc
       const sum = scale == 1 ? expSum(y, x, n, m, 1, false, true) : expSum(y, x, n, m, scale, true, true);
       vec_scale(y, 1 / sum, n);
     }
-    if (n < cols) memory.fill(y + (<usize>n << 2), 0, <usize>(cols - n) << 2);
+    if (f > 0) memory.fill(out + (<usize>r * cols << 2), 0, <usize>f << 2);
+    if (f + n < cols) memory.fill(y + (<usize>n << 2), 0, <usize>(cols - f - n) << 2);
   }
 }
 

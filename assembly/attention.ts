@@ -9,8 +9,9 @@ import { sgemm } from "./gemm";
 import { softmax_forward, softmax_backward } from "./activations";
 
 // out (B,Tq,NH,hs), att (B,NH,Tq,Tk) ← attention of q (B,Tq,NH,hs) over k, v (B,kvT,NKV,hs), keys 0..Tk-1,
-// where query row i sits at position Tk − Tq + i. work: sgemm's workspace.
-export function attention_forward(out: usize, att: usize, q: usize, k: usize, v: usize,
+// where query row i sits at position Tk − Tq + i; first (B,Tq) i32, when not 0, is each query's first visible key
+// (packed sequences). work: sgemm's workspace.
+export function attention_forward(out: usize, att: usize, q: usize, k: usize, v: usize, first: usize,
   B: i32, Tq: i32, Tk: i32, kvT: i32, NH: i32, NKV: i32, hs: i32, work: usize): void {
   const group = NH / NKV;
   const scale = <f32>(1 / Math.sqrt(<f64>hs));
@@ -24,7 +25,7 @@ export function attention_forward(out: usize, att: usize, q: usize, k: usize, v:
       const oh = out + (<usize>b * Tq * ldq + h * hs) * 4;
       const p = att + (<usize>(b * NH + h) * Tq * Tk) * 4;
       sgemm(p, Tk, qh, ldq, kh, ldkv, Tq, Tk, hs, false, true, 1, 0, work);
-      softmax_forward(p, p, Tq, Tk, scale, true, Tk - Tq);
+      softmax_forward(p, p, first ? first + (<usize>b * Tq << 2) : 0, Tq, Tk, scale, true, Tk - Tq);
       sgemm(oh, ldq, p, Tk, vh, ldkv, Tq, hs, Tk, false, false, 1, 0, work);
     }
   }
@@ -48,7 +49,8 @@ export function attention_backward(dq: usize, dk: usize, dv: usize, scratch: usi
       // dP = dO·Vᵀ; dV += Pᵀ·dO
       sgemm(dp, T, dout + qo, ldq, v + ko, ldkv, T, T, hs, false, true, 1, 0, work);
       sgemm(dv + ko, ldkv, p, T, dout + qo, ldq, T, hs, T, true, false, 1, 1, work);
-      // dS = softmax'(P)·dP (the 1/√hs inside the softmax included); masked entries have P = 0, so dS = 0 there.
+      // dS = softmax'(P)·dP (the 1/√hs inside the softmax included); masked entries (causal or another packed
+      // sequence's keys) have P = 0, so dS = 0 there and backward needs no mask of its own.
       memory.fill(ds, 0, <usize>T * T * 4);
       softmax_backward(ds, p, dp, T, T, scale);
       // dQ += dS·K; dK += dSᵀ·Q

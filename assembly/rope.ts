@@ -4,15 +4,16 @@
 // Backward is the same rotation by −angle (a rotation's transpose is its inverse), hence one kernel with `inverse`.
 import { madd } from "./simd";
 
-// x (rows, nh, hs) rotated in place; row r sits at position pos0 + r % T; cos, sin (maxT, hs/2).
-export function rope(x: usize, cos: usize, sin: usize, rows: i32, T: i32, nh: i32, hs: i32, pos0: i32, inverse: bool): void {
+// x (rows, nh, hs) rotated in place; cos, sin (maxT, hs/2); pos (rows) i32 positions, or 0: row r sits at position
+// pos0 + r % T. Packed sequences pass pos so that each one starts again at position 0.
+export function rope(x: usize, cos: usize, sin: usize, pos: usize, rows: i32, T: i32, nh: i32, hs: i32, pos0: i32, inverse: bool): void {
   const half = hs >> 1;
   const halfBytes = <usize>half * 4;
   const sign = f32x4.splat(inverse ? -1 : 1);
   for (let r = 0; r < rows; r++) {
-    const pos = pos0 + r % T;
-    const c = cos + <usize>pos * halfBytes;
-    const s = sin + <usize>pos * halfBytes;
+    const at = pos ? load<i32>(pos + (<usize>r << 2)) : pos0 + r % T;
+    const c = cos + <usize>at * halfBytes;
+    const s = sin + <usize>at * halfBytes;
     for (let h = 0; h < nh; h++) {
       const lo = x + (<usize>r * nh + h) * hs * 4;
       const hi = lo + halfBytes;

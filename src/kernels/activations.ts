@@ -3,7 +3,7 @@
 // throws TinyLMError before any pointer reaches the wasm. Backward wrappers ACCUMULATE (+=) into their gradient
 // arguments. Hot paths that have already checked their shapes call k.exports.* directly with pointers (the raw
 // signatures are in KernelExports, module.ts; shapes in the comments of assembly/activations.ts).
-import { check } from "../errors.js";
+import { TinyLMError, check } from "../errors.js";
 import type { HeapArray } from "./heap.js";
 import type { Kernels } from "./module.js";
 import { array, disjoint, finite, options, separate, size } from "./validate.js";
@@ -97,6 +97,11 @@ export interface SoftmaxOptions extends RowsCols {
   causal?: boolean;
   /** Positions already in the KV cache before row 0 (with causal). Default 0. */
   pastLength?: number;
+  /**
+   * (rows) i32: row r sees columns from first[r] on; the ones before get probability exactly 0. At least one column
+   * must stay visible (first[r] < cols, and ≤ r + pastLength with causal). Default: every row from column 0.
+   */
+  first?: I32;
 }
 
 function rowsCols(fn: string, o: Partial<RowsCols>): [number, number] {
@@ -123,7 +128,17 @@ export function softmax(k: Kernels, out: F32, inp: F32, opts: SoftmaxOptions): v
   const i = array(k, fn, "inp", inp, "f32", rows * cols);
   const p = array(k, fn, "out", out, "f32", rows * cols);
   disjoint(fn, { out, inp });
-  k.exports.softmax_forward(p, i, rows, cols, scale, +causal, pastLength);
+  let pf = 0;
+  if (o.first !== undefined) {
+    pf = array(k, fn, "first", o.first, "i32", rows);
+    separate(fn, "first", o.first, { out, inp });
+    const f = o.first.view;
+    for (let r = 0; r < rows; r++) {
+      const end = causal ? Math.min(cols, r + pastLength + 1) : cols;
+      if (!(f[r] >= 0 && f[r] < end)) throw new TinyLMError("OUT_OF_RANGE", `${fn}: first[${r}] = ${f[r]} leaves row ${r} no visible column of [0, ${end})`);
+    }
+  }
+  k.exports.softmax_forward(p, i, pf, rows, cols, scale, +causal, pastLength);
 }
 
 /** dinp += scale · out ⊙ (dout − Σ_row dout ⊙ out): the backward of softmax(scale · inp) from its saved output. */

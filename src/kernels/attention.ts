@@ -1,4 +1,4 @@
-import { check } from "../errors.js";
+import { TinyLMError, check } from "../errors.js";
 import type { HeapArray } from "./heap.js";
 import type { Kernels } from "./module.js";
 import { array, disjoint, size } from "./validate.js";
@@ -19,6 +19,11 @@ export interface AttentionShape {
   keys?: number;
   /** Rows per sequence in k and v (a KV cache's capacity); default keys. */
   kvRows?: number;
+  /**
+   * (B, T) i32: each query's first visible key, so query i sees keys firstKey[i] … keys − T + i. Packed sequences pass
+   * the start of the query's own sequence (a block-diagonal causal mask, as flash-attention's varlen). Default 0.
+   */
+  firstKey?: HeapArray<"i32">;
 }
 
 function shapeOf(fn: string, s: AttentionShape) {
@@ -43,12 +48,29 @@ export function attention(k: Kernels, out: F32, att: F32, q: F32, kk: F32, v: F3
   const pv = array(k, "attention", "v", v, "f32", B * kvT * NKV * hs);
   disjoint("attention", { out, att, q, kk, v });
   check(out.ptr !== q.ptr && att.ptr !== q.ptr, "BAD_ARGUMENT", "attention: out and att must not be q");
-  k.exports.attention_forward(po, pa, pq, pk, pv, B, T, Tk, kvT, NH, NKV, hs, k.workspace(Math.max(Tk, hs)));
+  const pf = shape.firstKey === undefined ? 0 : firstKeys(k, shape.firstKey, B, T, Tk);
+  k.exports.attention_forward(po, pa, pq, pk, pv, pf, B, T, Tk, kvT, NH, NKV, hs, k.workspace(Math.max(Tk, hs)));
+}
+
+// Every query must see at least itself: 0 ≤ firstKey ≤ its own position (an empty row would have no softmax).
+function firstKeys(k: Kernels, firstKey: HeapArray<"i32">, B: number, T: number, Tk: number): number {
+  const p = array(k, "attention", "firstKey", firstKey, "i32", B * T);
+  const f = firstKey.view;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      const v = f[b * T + i], last = Tk - T + i;
+      if (v < 0 || v > last) {
+        throw new TinyLMError("OUT_OF_RANGE", `attention: firstKey[${b * T + i}] = ${v}, but that query sees keys 0 … ${last}`);
+      }
+    }
+  }
+  return p;
 }
 
 /**
  * Gradients of `attention` (training shape: keys = kvRows = T): dq, dk, dv accumulate (+=) from dout and the saved
- * att, q, k, v. scratch holds 2·T·T floats.
+ * att, q, k, v. The mask (causal, firstKey) needs no repeating: masked entries of att are 0 and get no gradient.
+ * scratch holds 2·T·T floats.
  */
 export function attentionBackward(k: Kernels, dq: F32, dk: F32, dv: F32, scratch: F32, dout: F32, att: F32, q: F32, kk: F32,
   v: F32, shape: AttentionShape): void {

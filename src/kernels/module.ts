@@ -32,7 +32,9 @@ export interface KernelExports {
   silu_backward(dinp: number, dout: number, inp: number, n: number): void;
   swiglu_forward(out: number, gate: number, up: number, n: number): void;
   swiglu_backward(dgate: number, dup: number, dout: number, gate: number, up: number, n: number): void;
-  softmax_forward(out: number, inp: number, rows: number, cols: number, scale: number, causal: number, pastLength: number): void;
+  /** first = 0: every row's visible columns start at 0. */
+  softmax_forward(out: number, inp: number, first: number, rows: number, cols: number, scale: number, causal: number,
+    pastLength: number): void;
   softmax_backward(dinp: number, out: number, dout: number, rows: number, cols: number, scale: number): void;
   log_softmax_forward(out: number, inp: number, rows: number, cols: number): void;
   /** dlogits = 0 computes the losses only. */
@@ -45,15 +47,17 @@ export interface KernelExports {
   adamw_step(params: number, grads: number, m: number, v: number, n: number, lr: number, beta1: number, beta2: number,
     eps: number, weightDecay: number, step: number): void;
   // assembly/attention.ts
-  attention_forward(out: number, att: number, q: number, k: number, v: number, B: number, Tq: number, Tk: number,
-    kvT: number, NH: number, NKV: number, hs: number, work: number): void;
+  attention_forward(out: number, att: number, q: number, k: number, v: number, first: number, B: number, Tq: number,
+    Tk: number, kvT: number, NH: number, NKV: number, hs: number, work: number): void;
   attention_backward(dq: number, dk: number, dv: number, scratch: number, dout: number, att: number, q: number, k: number,
     v: number, B: number, T: number, NH: number, NKV: number, hs: number, work: number): void;
   // assembly/embedding.ts
   embedding_forward(out: number, ids: number, wte: number, N: number, C: number): void;
   embedding_backward(dwte: number, dout: number, ids: number, N: number, C: number): void;
   // assembly/rope.ts
-  rope(x: number, cos: number, sin: number, rows: number, T: number, nh: number, hs: number, pos0: number, inverse: number): void;
+  /** pos = 0: row r sits at position pos0 + r % T. */
+  rope(x: number, cos: number, sin: number, pos: number, rows: number, T: number, nh: number, hs: number, pos0: number,
+    inverse: number): void;
   // assembly/elementwise.ts
   vec_add(out: number, a: number, b: number, n: number): void;
   vec_scale(x: number, alpha: number, n: number): void;

@@ -1,4 +1,4 @@
-import { check } from "../errors.js";
+import { TinyLMError, check } from "../errors.js";
 import type { HeapArray } from "./heap.js";
 import type { Kernels } from "./module.js";
 import { array, finite, size } from "./validate.js";
@@ -37,11 +37,19 @@ export interface RopeShape {
   headSize: number;
   /** Position of the first row of each sequence (the KV-cache length during generation). Default 0. */
   pos0?: number;
+  /**
+   * (B, T) i32: the position of every row, instead of pos0 + t; packed sequences restart theirs at 0 (as Hugging Face's
+   * position_ids). Each in [0, the tables' maxPositions).
+   */
+  positions?: HeapArray<"i32">;
   /** Rotate by −angle: the backward pass (dX = Rᵀ·dY). Default false. */
   inverse?: boolean;
 }
 
-/** x (B, T, heads, headSize) rotated in place, rotate_half pairs (i, i + headSize/2), positions pos0 … pos0+T−1. */
+/**
+ * x (B, T, heads, headSize) rotated in place, rotate_half pairs (i, i + headSize/2), positions pos0 … pos0+T−1 in each
+ * sequence (or the given positions).
+ */
 export function rope(k: Kernels, x: HeapArray<"f32">, cos: HeapArray<"f32">, sin: HeapArray<"f32">, shape: RopeShape): void {
   const B = size("rope", "B", shape.B), T = size("rope", "T", shape.T);
   const heads = size("rope", "heads", shape.heads), hs = size("rope", "headSize", shape.headSize);
@@ -52,6 +60,17 @@ export function rope(k: Kernels, x: HeapArray<"f32">, cos: HeapArray<"f32">, sin
   const ps = array(k, "rope", "sin", sin, "f32", cos.length);
   const maxPositions = hs === 0 ? 0 : cos.length / (hs / 2);
   check(Number.isInteger(maxPositions), "BAD_SHAPE", `rope: the tables hold ${cos.length} values, not a multiple of headSize/2 = ${hs / 2}`);
-  check(T === 0 || pos0 + T <= maxPositions, "OUT_OF_RANGE", `rope: positions up to ${pos0 + T - 1} exceed the tables' ${maxPositions}`);
-  k.exports.rope(px, pc, ps, B * T, T, heads, hs, pos0, shape.inverse ? 1 : 0);
+  const positions = shape.positions;
+  let pp = 0;
+  if (positions === undefined) {
+    check(T === 0 || pos0 + T <= maxPositions, "OUT_OF_RANGE", `rope: positions up to ${pos0 + T - 1} exceed the tables' ${maxPositions}`);
+  } else {
+    check(pos0 === 0, "BAD_ARGUMENT", "rope: give pos0 or positions, not both");
+    pp = array(k, "rope", "positions", positions, "i32", B * T);
+    const v = positions.view;
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] < 0 || v[i] >= maxPositions) throw new TinyLMError("OUT_OF_RANGE", `rope: positions[${i}] = ${v[i]} is outside the tables' [0, ${maxPositions})`);
+    }
+  }
+  k.exports.rope(px, pc, ps, pp, B * T, T, heads, hs, pos0, shape.inverse ? 1 : 0);
 }

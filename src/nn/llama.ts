@@ -44,6 +44,9 @@ interface Acts {
   slab: F32;
   ids: HeapArray<"i32">; // (B, T)
   targets: HeapArray<"i32">; // (B, T)
+  packed: boolean; // whether the rows hold several sequences (forward's segments): then the next two are used
+  positions: HeapArray<"i32">; // (B, T) each position counted from the start of its own sequence
+  firstKey: HeapArray<"i32">; // (B, T) where each position's sequence starts in its row: the first key it attends
   resid: F32[]; // nLayers+1 × (B, T, C): resid[0] is the embedding, resid[l+1] layer l's output
   ln1: F32[]; // (B, T, C) per layer
   rstd1: F32[]; // (B, T)
@@ -189,8 +192,13 @@ export class Llama {
    * Runs the model over ids (B, T). With targets (B, T) it returns the mean cross-entropy over the targets that are
    * not -1 (masked positions, as SFT uses) and prepares backward(); without, it returns NaN and only the logits are
    * meaningful. logits() reads them afterwards.
+   *
+   * segments (B, T), for rows that pack several sequences: each position's sequence number, non-decreasing along a
+   * row (e.g. 0 0 0 1 1 2 2 2). A position then sees only the earlier positions of its own sequence, and RoPE counts
+   * positions from that sequence's start — as if each sequence were run alone (Hugging Face's packing with
+   * position_ids, flash-attention's varlen). backward() follows the same mask.
    */
-  forward(ids: ArrayLike<number>, options: { B?: number; T?: number; targets?: ArrayLike<number> } = {}): number {
+  forward(ids: ArrayLike<number>, options: { B?: number; T?: number; targets?: ArrayLike<number>; segments?: ArrayLike<number> } = {}): number {
     const c = this.config;
     const B = options.B ?? 1;
     const T = options.T ?? ids.length / B;
@@ -204,9 +212,13 @@ export class Llama {
       checkIds("forward: targets", targets, c.vocabSize, true);
       check(countTargets(targets) > 0, "BAD_ARGUMENT", "forward: every target is masked (-1); there is no loss to compute");
     }
+    const segments = options.segments;
+    if (segments !== undefined) checkSegments(segments, B, T);
     this.haveLoss = false;
     const a = this.activations(B, T, T);
     a.ids.set(ids);
+    a.packed = segments !== undefined;
+    if (segments !== undefined) segmentLayout(a.positions.view, a.firstKey.view, segments, B, T);
     this.layers(a, B, T, 0, null);
     this.haveForward = true;
     matmulForward(this.k, a.logits, a.lnf, this.p.lmHead, B * T, c.dim, c.vocabSize);
@@ -239,6 +251,7 @@ export class Llama {
     this.haveForward = false;
     const a = this.activations(1, T, cache.capacity);
     a.ids.set(ids);
+    a.packed = false;
     this.layers(a, 1, T, cache.length, cache);
     cache.length += T;
     // Only the last position's logits are needed to pick the next token: one matrix-vector product.
@@ -252,12 +265,14 @@ export class Llama {
     return generate(this, prompt, options);
   }
 
-  // The decoder stack over a.ids (B, T) at positions pos0…pos0+T−1, ending in the final norm (a.lnf). Keys and values
-  // go to the activations (training) or, with a cache, into its rows pos0… and attention reads all cached rows.
+  // The decoder stack over a.ids (B, T) at positions pos0…pos0+T−1 (or a.positions when packed), ending in the final
+  // norm (a.lnf). Keys and values go to the activations (training) or, with a cache, into its rows pos0… and attention
+  // reads all cached rows.
   private layers(a: Acts, B: number, T: number, pos0: number, cache: KVCache | null): void {
     const c = this.config, k = this.k, p = this.p;
     const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, BT = B * T;
     const eps = c.normEps, { cos, sin } = this.rope;
+    const positions = a.packed ? a.positions : undefined, firstKey = a.packed ? a.firstKey : undefined;
     embeddingForward(k, a.resid[0], a.ids, p.embed, BT, C);
     for (let l = 0; l < c.nLayers; l++) {
       const w = p.layers[l];
@@ -267,14 +282,14 @@ export class Llama {
       matmulForward(k, a.q[l], a.ln1[l], w.wq, BT, C, NH * hs);
       matmulForward(k, kl, a.ln1[l], w.wk, BT, C, NKV * hs);
       matmulForward(k, vl, a.ln1[l], w.wv, BT, C, NKV * hs);
-      rope(k, a.q[l], cos, sin, { B, T, heads: NH, headSize: hs, pos0 });
-      rope(k, kl, cos, sin, { B, T, heads: NKV, headSize: hs, pos0 });
+      rope(k, a.q[l], cos, sin, { B, T, heads: NH, headSize: hs, pos0, positions });
+      rope(k, kl, cos, sin, { B, T, heads: NKV, headSize: hs, pos0, positions });
       const shape = { B, T, heads: NH, kvHeads: NKV, headSize: hs };
       if (cache) {
         const att = a.att[l].subarray(0, B * NH * T * (pos0 + T)); // (B, NH, T, keys): the rows are as long as the keys seen
         attention(k, a.atty[l], att, a.q[l], cache.keys[l], cache.values[l], { ...shape, keys: pos0 + T, kvRows: cache.capacity });
       }
-      else attention(k, a.atty[l], a.att[l], a.q[l], kl, vl, shape);
+      else attention(k, a.atty[l], a.att[l], a.q[l], kl, vl, { ...shape, firstKey });
       a.residMid[l].view.set(a.resid[l].view);
       matmulForward(k, a.residMid[l], a.atty[l], w.wo, BT, NH * hs, C, true);
       rmsnorm(k, a.ln2[l], a.rstd2[l], a.residMid[l], w.ffnNorm, { rows: BT, cols: C, eps });
@@ -367,6 +382,7 @@ export class Llama {
     const c = this.config, k = this.k, p = this.p, g = this.g!;
     const { B, T } = a;
     const C = c.dim, hs = headSize(c), NH = c.nHeads, NKV = c.nKvHeads, F = c.ffnDim, BT = B * T;
+    const positions = a.packed ? a.positions : undefined;
     rmsnormBackward(k, d.dresid, g.norm, d.dln, a.resid[c.nLayers], p.norm, a.rstdf, { rows: BT, cols: C });
     for (let l = c.nLayers - 1; l >= 0; l--) {
       const w = p.layers[l], dw = g.layers[l];
@@ -387,8 +403,8 @@ export class Llama {
       d.dk.view.fill(0);
       d.dv.view.fill(0);
       attentionBackward(k, d.dq, d.dk, d.dv, d.attScratch, d.datty, a.att[l], a.q[l], a.k[l], a.v[l], { B, T, heads: NH, kvHeads: NKV, headSize: hs });
-      rope(k, d.dq, this.rope.cos, this.rope.sin, { B, T, heads: NH, headSize: hs, inverse: true });
-      rope(k, d.dk, this.rope.cos, this.rope.sin, { B, T, heads: NKV, headSize: hs, inverse: true });
+      rope(k, d.dq, this.rope.cos, this.rope.sin, { B, T, heads: NH, headSize: hs, positions, inverse: true });
+      rope(k, d.dk, this.rope.cos, this.rope.sin, { B, T, heads: NKV, headSize: hs, positions, inverse: true });
       d.dln.view.fill(0);
       matmulBackward(k, d.dln, dw.wq, d.dq, a.ln1[l], w.wq, BT, C, NH * hs);
       matmulBackward(k, d.dln, dw.wk, d.dk, a.ln1[l], w.wk, BT, C, NKV * hs);
@@ -405,6 +421,8 @@ export class Llama {
     this.acts?.slab.free();
     this.acts?.ids.free();
     this.acts?.targets.free();
+    this.acts?.positions.free();
+    this.acts?.firstKey.free();
     this.dacts?.slab.free();
     this.rope.cos.free();
     this.rope.sin.free();
@@ -443,6 +461,8 @@ export class Llama {
       this.acts.slab.free();
       this.acts.ids.free();
       this.acts.targets.free();
+      this.acts.positions.free();
+      this.acts.firstKey.free();
     }
     const c = this.config, L = c.nLayers, BT = B * T;
     const C = c.dim, F = c.ffnDim, Q = c.nHeads * headSize(c), KV = c.nKvHeads * headSize(c);
@@ -455,7 +475,7 @@ export class Llama {
       lnf: [BT * C], rstdf: [BT], logits: [BT * c.vocabSize], losses: [BT],
     });
     this.acts = {
-      B, T, keys, slab, ids: this.k.i32(BT), targets: this.k.i32(BT),
+      B, T, keys, slab, ids: this.k.i32(BT), targets: this.k.i32(BT), packed: false, positions: this.k.i32(BT), firstKey: this.k.i32(BT),
       resid: parts.resid, ln1: parts.ln1, rstd1: parts.rstd1, q: parts.q, k: parts.k, v: parts.v, att: parts.att,
       atty: parts.atty, residMid: parts.residMid, ln2: parts.ln2, rstd2: parts.rstd2, gate: parts.gate, up: parts.up,
       hmid: parts.hmid, lnf: parts.lnf[0], rstdf: parts.rstdf[0], logits: parts.logits[0], losses: parts.losses[0],
@@ -531,6 +551,30 @@ function checkIds(what: string, ids: ArrayLike<number>, vocabSize: number, allow
     if (Number.isInteger(id) && id >= 0 && id < vocabSize) continue;
     if (allowMasked && id === -1) continue;
     throw new TinyLMError("OUT_OF_RANGE", `${what}[${i}] = ${id} is not a token id in [0, ${vocabSize})${allowMasked ? " or -1 (masked)" : ""}`);
+  }
+}
+
+// Segment numbers must be integers, non-decreasing along each row (a row is a run of whole sequences).
+function checkSegments(segments: ArrayLike<number>, B: number, T: number): void {
+  check(segments.length === B * T, "BAD_SHAPE", `forward: segments must hold B·T = ${B * T} values, got ${segments.length}`);
+  for (let i = 0; i < B * T; i++) {
+    const s = segments[i];
+    check(Number.isInteger(s), "BAD_ARGUMENT", () => `forward: segments[${i}] = ${s} is not an integer`);
+    check(i % T === 0 || s >= segments[i - 1], "BAD_ARGUMENT",
+      () => `forward: segments[${i}] = ${s} is less than segments[${i - 1}] = ${segments[i - 1]}; a row's segment numbers must not decrease`);
+  }
+}
+
+// positions, firstKey (B, T) ← segments (B, T): a sequence starts wherever the segment number changes within a row.
+function segmentLayout(positions: Int32Array, firstKey: Int32Array, segments: ArrayLike<number>, B: number, T: number): void {
+  for (let b = 0; b < B; b++) {
+    let start = 0;
+    for (let t = 0; t < T; t++) {
+      const i = b * T + t;
+      if (t > 0 && segments[i] !== segments[i - 1]) start = t;
+      positions[i] = t - start;
+      firstKey[i] = start;
+    }
   }
 }
 

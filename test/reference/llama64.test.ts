@@ -30,9 +30,9 @@ function randomIds(c: Llama64Config, B: number, T: number, seed: number): number
   return Array.from({ length: B }, () => Array.from({ length: T }, () => rng.int(c.vocabSize)));
 }
 
-function checkGradients(c: Llama64Config, ids: number[][], targets: number[][], seed: number): { worst: number; count: number } {
+function checkGradients(c: Llama64Config, ids: number[][], targets: number[][], seed: number, segments?: number[][]): { worst: number; count: number } {
   const params = randomParams(c, seed);
-  const grads = backward(params, c, ids, targets);
+  const grads = backward(params, c, ids, targets, segments);
   expect(Object.keys(grads)).toEqual(Object.keys(paramShapes(c)));
   let worst = 0;
   let count = 0;
@@ -40,9 +40,9 @@ function checkGradients(c: Llama64Config, ids: number[][], targets: number[][], 
     for (let i = 0; i < p.length; i++) {
       const saved = p[i];
       p[i] = saved + H;
-      const lossPlus = forward(params, c, ids, targets).loss!;
+      const lossPlus = forward(params, c, ids, targets, segments).loss!;
       p[i] = saved - H;
-      const lossMinus = forward(params, c, ids, targets).loss!;
+      const lossMinus = forward(params, c, ids, targets, segments).loss!;
       p[i] = saved;
       const numeric = (lossPlus - lossMinus) / (2 * H);
       const err = Math.abs(grads[name][i] - numeric);
@@ -74,6 +74,14 @@ describe("llama64 reference: backward against central finite differences", () =>
     expect(checkGradients(c, ids, targets, 6).worst).toBeLessThan(1);
   });
 
+  it("packed rows (segments): GQA, B=2, T=7, three sequences in one row and two in the other", () => {
+    const ids = randomIds(tiny, 2, 7, 21);
+    const targets = randomIds(tiny, 2, 7, 22);
+    targets[0][2] = -1;
+    const segments = [[0, 0, 0, 1, 1, 2, 2], [4, 4, 4, 4, 7, 7, 7]];
+    expect(checkGradients(tiny, ids, targets, 23, segments).worst).toBeLessThan(1);
+  });
+
   it("backwardFromLogits with the cross-entropy gradient equals backward", () => {
     const params = randomParams(tiny, 7);
     const ids = randomIds(tiny, 1, 4, 8);
@@ -103,6 +111,20 @@ describe("llama64 reference: forward properties", () => {
     const V = tiny.vocabSize;
     for (let i = 0; i < 3 * V; i++) expect(b[i]).toBe(a[i]);
     expect(Math.max(...a.slice(3 * V).map((x, i) => Math.abs(x - b[3 * V + i])))).toBeGreaterThan(1e-3);
+  });
+
+  it("a packed row computes what each of its sequences computes alone", () => {
+    const params = randomParams(tiny, 15);
+    const V = tiny.vocabSize;
+    const row = randomIds(tiny, 1, 7, 16)[0];
+    const packed = forward(params, tiny, [row], undefined, [[0, 0, 0, 1, 1, 1, 1]]).logits;
+    const first = forward(params, tiny, [row.slice(0, 3)]).logits;
+    const second = forward(params, tiny, [row.slice(3)]).logits;
+    const alone = [...first, ...second];
+    for (let i = 0; i < 7 * V; i++) expect(packed[i]).toBeCloseTo(alone[i], 12);
+    // and without the segments the second sequence does see the first
+    const plain = forward(params, tiny, [row]).logits;
+    expect(Math.max(...plain.slice(3 * V).map((x, i) => Math.abs(x - second[i])))).toBeGreaterThan(1e-3);
   });
 
   it("grouped-query attention equals multi-head attention with each kv head repeated (HF repeat_kv)", () => {

@@ -11,7 +11,10 @@
  * - causal attention scaled by 1/sqrt(hs); with grouped-query attention, query head h reads kv head
  *   floor(h / (nHeads / nKvHeads)) (HF repeat_kv);
  * - MLP: down(silu(gate(x)) ⊙ up(x)); logits = lm_head(norm(x)), lm_head = embed_tokens when tied;
- * - loss: mean cross-entropy over the (B, T) targets; a negative target is ignored (HF uses -100).
+ * - loss: mean cross-entropy over the (B, T) targets; a negative target is ignored (HF uses -100);
+ * - packing (optional `segments`, B rows of T sequence numbers): HF's packed batches with position_ids. Position t
+ *   attends to position t2 only if t2 ≤ t and both carry the same sequence number, and its RoPE position is the
+ *   number of earlier positions of its row with that number (written from that definition, not from sequence starts).
  *
  * Notation as in llm.c: B batch, T time, C channels (dim), V vocab, NH query heads, NKV kv heads, hs head size,
  * F feed-forward (hidden) size, N = B·T positions. Backward functions take outputs first, ACCUMULATE (+=) into the
@@ -78,21 +81,21 @@ export interface ForwardResult {
   loss: number | undefined;
 }
 
-/** ids and targets are B rows of T token ids. */
-export function forward(params: Params, c: Llama64Config, ids: number[][], targets?: number[][]): ForwardResult {
-  const tape = forwardTape(params, c, ids);
+/** ids and targets are B rows of T token ids; segments, when given, B rows of T sequence numbers (packing). */
+export function forward(params: Params, c: Llama64Config, ids: number[][], targets?: number[][], segments?: number[][]): ForwardResult {
+  const tape = forwardTape(params, c, ids, segments);
   return { logits: tape.logits, loss: targets === undefined ? undefined : crossEntropy(tape.logits, ids, targets, c.vocabSize).loss };
 }
 
 /** Gradients of the mean cross-entropy loss with respect to every parameter (same keys as params). */
-export function backward(params: Params, c: Llama64Config, ids: number[][], targets: number[][]): Params {
-  const tape = forwardTape(params, c, ids);
+export function backward(params: Params, c: Llama64Config, ids: number[][], targets: number[][], segments?: number[][]): Params {
+  const tape = forwardTape(params, c, ids, segments);
   return backwardTape(params, c, tape, crossEntropy(tape.logits, ids, targets, c.vocabSize).dlogits);
 }
 
 /** Gradients of any scalar loss whose gradient with respect to the (B, T, V) logits is `dlogits`. */
-export function backwardFromLogits(params: Params, c: Llama64Config, ids: number[][], dlogits: Float64Array): Params {
-  const tape = forwardTape(params, c, ids);
+export function backwardFromLogits(params: Params, c: Llama64Config, ids: number[][], dlogits: Float64Array, segments?: number[][]): Params {
+  const tape = forwardTape(params, c, ids, segments);
   if (dlogits.length !== tape.logits.length) throw new Error(`dlogits has ${dlogits.length} values, expected ${tape.logits.length}`);
   return backwardTape(params, c, tape, dlogits);
 }
@@ -121,6 +124,7 @@ interface Tape {
   B: number;
   T: number;
   ids: number[][];
+  seg: number[][]; // (B, T) sequence numbers; all 0 without packing
   layers: LayerTape[];
   xFinal: Float64Array; // (N, C)
   xnf: Float64Array; // (N, C)
@@ -128,9 +132,11 @@ interface Tape {
   logits: Float64Array; // (N, V)
 }
 
-function forwardTape(params: Params, c: Llama64Config, ids: number[][]): Tape {
+function forwardTape(params: Params, c: Llama64Config, ids: number[][], segments?: number[][]): Tape {
   checkConfig(c);
   const { B, T } = checkIds(ids, c);
+  const seg = segments ?? ids.map((row) => row.map(() => 0));
+  if (seg.length !== B || seg.some((r) => r.length !== T || r.some((s) => !Number.isInteger(s)))) throw new Error(`segments must be ${B} rows of ${T} integers`);
   const N = B * T;
   const C = c.dim;
   const hs = headSize(c);
@@ -156,9 +162,9 @@ function forwardTape(params: Params, c: Llama64Config, ids: number[][]): Tape {
     matmulForward(q, L.xn1, w(p + "self_attn.q_proj.weight"), N, C, qDim);
     matmulForward(k, L.xn1, w(p + "self_attn.k_proj.weight"), N, C, kvDim);
     matmulForward(L.v, L.xn1, w(p + "self_attn.v_proj.weight"), N, C, kvDim);
-    ropeForward(L.qr, q, B, T, c.nHeads, hs, c.ropeTheta);
-    ropeForward(L.kr, k, B, T, c.nKvHeads, hs, c.ropeTheta);
-    attentionForward(L.y, L.att, L.qr, L.kr, L.v, B, T, c.nHeads, c.nKvHeads, hs);
+    ropeForward(L.qr, q, seg, B, T, c.nHeads, hs, c.ropeTheta);
+    ropeForward(L.kr, k, seg, B, T, c.nKvHeads, hs, c.ropeTheta);
+    attentionForward(L.y, L.att, L.qr, L.kr, L.v, seg, B, T, c.nHeads, c.nKvHeads, hs);
     const attnOut = new Float64Array(N * C);
     matmulForward(attnOut, L.y, w(p + "self_attn.o_proj.weight"), N, qDim, C);
     for (let i = 0; i < N * C; i++) L.xMid[i] = x[i] + attnOut[i];
@@ -178,11 +184,11 @@ function forwardTape(params: Params, c: Llama64Config, ids: number[][]): Tape {
   rmsnormForward(xnf, rstdf, x, w("model.norm.weight"), N, C, c.normEps);
   const logits = new Float64Array(N * c.vocabSize);
   matmulForward(logits, xnf, lmHead(params, c), N, C, c.vocabSize);
-  return { B, T, ids, layers, xFinal: x, xnf, rstdf, logits };
+  return { B, T, ids, seg, layers, xFinal: x, xnf, rstdf, logits };
 }
 
 function backwardTape(params: Params, c: Llama64Config, tape: Tape, dlogits: Float64Array): Params {
-  const { B, T, layers } = tape;
+  const { B, T, seg, layers } = tape;
   const N = B * T;
   const C = c.dim;
   const hs = headSize(c);
@@ -220,11 +226,11 @@ function backwardTape(params: Params, c: Llama64Config, tape: Tape, dlogits: Flo
     const dqr = new Float64Array(N * qDim);
     const dkr = new Float64Array(N * kvDim);
     const dv = new Float64Array(N * kvDim);
-    attentionBackward(dqr, dkr, dv, dy, L.att, L.qr, L.kr, L.v, B, T, c.nHeads, c.nKvHeads, hs);
+    attentionBackward(dqr, dkr, dv, dy, L.att, L.qr, L.kr, L.v, seg, B, T, c.nHeads, c.nKvHeads, hs);
     const dq = new Float64Array(N * qDim);
     const dk = new Float64Array(N * kvDim);
-    ropeBackward(dq, dqr, B, T, c.nHeads, hs, c.ropeTheta);
-    ropeBackward(dk, dkr, B, T, c.nKvHeads, hs, c.ropeTheta);
+    ropeBackward(dq, dqr, seg, B, T, c.nHeads, hs, c.ropeTheta);
+    ropeBackward(dk, dkr, seg, B, T, c.nKvHeads, hs, c.ropeTheta);
     const dxn1 = new Float64Array(N * C);
     matmulBackward(dxn1, g(p + "self_attn.q_proj.weight"), dq, L.xn1, w(p + "self_attn.q_proj.weight"), N, C, qDim);
     matmulBackward(dxn1, g(p + "self_attn.k_proj.weight"), dk, L.xn1, w(p + "self_attn.k_proj.weight"), N, C, kvDim);
@@ -305,26 +311,28 @@ function rmsnormBackward(dinp: Float64Array, dweight: Float64Array, dout: Float6
   }
 }
 
-// out and inp are (B,T,NH,hs). Position t rotates the pair (x[i], x[i+hs/2]) of each head by t·θ^(-2i/hs).
-function ropeForward(out: Float64Array, inp: Float64Array, B: number, T: number, NH: number, hs: number, theta: number): void {
-  rope(out, inp, B, T, NH, hs, theta, 1);
+// out and inp are (B,T,NH,hs). Position t rotates the pair (x[i], x[i+hs/2]) of each head by pos·θ^(-2i/hs), where
+// pos counts the earlier positions of the row in t's sequence (t itself without packing).
+function ropeForward(out: Float64Array, inp: Float64Array, seg: number[][], B: number, T: number, NH: number, hs: number, theta: number): void {
+  rope(out, inp, seg, B, T, NH, hs, theta, 1);
 }
 
 // A rotation's transpose is the rotation by the opposite angle.
-function ropeBackward(dinp: Float64Array, dout: Float64Array, B: number, T: number, NH: number, hs: number, theta: number): void {
+function ropeBackward(dinp: Float64Array, dout: Float64Array, seg: number[][], B: number, T: number, NH: number, hs: number, theta: number): void {
   const tmp = new Float64Array(dinp.length);
-  rope(tmp, dout, B, T, NH, hs, theta, -1);
+  rope(tmp, dout, seg, B, T, NH, hs, theta, -1);
   for (let i = 0; i < dinp.length; i++) dinp[i] += tmp[i];
 }
 
-function rope(out: Float64Array, inp: Float64Array, B: number, T: number, NH: number, hs: number, theta: number, sign: number): void {
+function rope(out: Float64Array, inp: Float64Array, seg: number[][], B: number, T: number, NH: number, hs: number, theta: number, sign: number): void {
   const half = hs / 2;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
+      const pos = seg[b].slice(0, t).filter((s) => s === seg[b][t]).length;
       for (let h = 0; h < NH; h++) {
         const o = ((b * T + t) * NH + h) * hs;
         for (let i = 0; i < half; i++) {
-          const angle = t * theta ** (-(2 * i) / hs);
+          const angle = pos * theta ** (-(2 * i) / hs);
           const cos = Math.cos(angle);
           const sin = sign * Math.sin(angle);
           const x1 = inp[o + i];
@@ -337,9 +345,9 @@ function rope(out: Float64Array, inp: Float64Array, B: number, T: number, NH: nu
   }
 }
 
-// out is (B,T,NH,hs), att is (B,NH,T,T), q is (B,T,NH,hs), k and v are (B,T,NKV,hs).
+// out is (B,T,NH,hs), att is (B,NH,T,T), q is (B,T,NH,hs), k and v are (B,T,NKV,hs); seg is (B,T).
 function attentionForward(out: Float64Array, att: Float64Array, q: Float64Array, k: Float64Array, v: Float64Array,
-  B: number, T: number, NH: number, NKV: number, hs: number): void {
+  seg: number[][], B: number, T: number, NH: number, NKV: number, hs: number): void {
   const scale = 1 / Math.sqrt(hs);
   const group = NH / NKV;
   for (let b = 0; b < B; b++) {
@@ -348,9 +356,12 @@ function attentionForward(out: Float64Array, att: Float64Array, q: Float64Array,
       for (let t = 0; t < T; t++) {
         const qo = ((b * T + t) * NH + h) * hs;
         const row = ((b * NH + h) * T + t) * T;
-        // Causal: position t sees 0..t. Subtracting the max keeps exp() from overflowing.
+        // Causal: position t sees 0..t of its own sequence; the other entries stay 0 (no probability). Subtracting the
+        // max keeps exp() from overflowing.
+        const sees = (t2: number) => seg[b][t2] === seg[b][t];
         let max = -Infinity;
         for (let t2 = 0; t2 <= t; t2++) {
+          if (!sees(t2)) continue;
           const ko = ((b * T + t2) * NKV + kvh) * hs;
           let s = 0;
           for (let i = 0; i < hs; i++) s += q[qo + i] * k[ko + i];
@@ -358,7 +369,7 @@ function attentionForward(out: Float64Array, att: Float64Array, q: Float64Array,
           max = Math.max(max, s * scale);
         }
         let sum = 0;
-        for (let t2 = 0; t2 <= t; t2++) sum += att[row + t2] = Math.exp(att[row + t2] - max);
+        for (let t2 = 0; t2 <= t; t2++) if (sees(t2)) sum += att[row + t2] = Math.exp(att[row + t2] - max);
         for (let t2 = 0; t2 <= t; t2++) att[row + t2] /= sum;
         for (let i = 0; i < hs; i++) {
           let s = 0;
@@ -370,8 +381,9 @@ function attentionForward(out: Float64Array, att: Float64Array, q: Float64Array,
   }
 }
 
+// Sums over the positions t2 the forward let t see (its own sequence, t2 ≤ t); the others had no part in out_t.
 function attentionBackward(dq: Float64Array, dk: Float64Array, dv: Float64Array, dout: Float64Array, att: Float64Array,
-  q: Float64Array, k: Float64Array, v: Float64Array, B: number, T: number, NH: number, NKV: number, hs: number): void {
+  q: Float64Array, k: Float64Array, v: Float64Array, seg: number[][], B: number, T: number, NH: number, NKV: number, hs: number): void {
   const scale = 1 / Math.sqrt(hs);
   const group = NH / NKV;
   for (let b = 0; b < B; b++) {
@@ -383,6 +395,7 @@ function attentionBackward(dq: Float64Array, dk: Float64Array, dv: Float64Array,
         // out_t = Σ p_t2 v_t2, so dp_t2 = dout_t · v_t2 and dv_t2 += p_t2 dout_t.
         const dp = new Float64Array(t + 1);
         for (let t2 = 0; t2 <= t; t2++) {
+          if (seg[b][t2] !== seg[b][t]) continue;
           const vo = ((b * T + t2) * NKV + kvh) * hs;
           for (let i = 0; i < hs; i++) {
             dp[t2] += dout[qo + i] * v[vo + i];
@@ -393,6 +406,7 @@ function attentionBackward(dq: Float64Array, dk: Float64Array, dv: Float64Array,
         let pdp = 0;
         for (let t2 = 0; t2 <= t; t2++) pdp += att[row + t2] * dp[t2];
         for (let t2 = 0; t2 <= t; t2++) {
+          if (seg[b][t2] !== seg[b][t]) continue;
           const ds = att[row + t2] * (dp[t2] - pdp) * scale;
           const ko = ((b * T + t2) * NKV + kvh) * hs;
           for (let i = 0; i < hs; i++) {
