@@ -22,7 +22,7 @@ export { lossChartSvg, type Curve } from "./train/chart.js";
 export { arithmeticSplits, isCorrect, numberToWords, problemToChat, type ArithmeticOp, type ArithmeticOptions, type ArithmeticProblem } from "./posttrain/arithmetic.js";
 export { ChatTemplate, CHAT_TOKENS, DEFAULT_CHAT_TEMPLATE, END_OF_TURN, ROLES, addSpecialTokens, checkMessages, type ChatExample, type ChatMessage, type Role } from "./posttrain/chat.js";
 export { parseJsonl, readSftJsonl, readPreferenceJsonl, rankingPairs, type JsonlSource, type RankingExample } from "./posttrain/jsonl.js";
-export { sft, exactMatch, prepareChatModel, tokenizeSft, sftBatch, type SftOptions, type SftStepLog, type SftEvalLog, type SftSequence, type EvalItem, type ExactMatchResult } from "./posttrain/sft.js";
+export { sft, exactMatch, prepareChatModel, tokenizeSft, sftBatch, type SftBatch, type SftOptions, type SftStepLog, type SftEvalLog, type SftSequence, type EvalItem, type ExactMatchResult } from "./posttrain/sft.js";
 export { tokenLogProbs, tokenLogProbsBackward } from "./posttrain/logprobs.js";
 export { resizeVocab } from "./posttrain/vocab.js";
 export { ScalarHead, type ScalarHeadOptions, type HiddenStates } from "./posttrain/head.js";

@@ -51,34 +51,50 @@ export function tokenizeSft(examples: readonly ChatExample[], tok: Tokenizer, te
   });
 }
 
+/** An SFT batch; a packed one also numbers the conversations of each row (Llama.forward's `segments`). */
+export interface SftBatch extends Batch {
+  /** (B, T), with `pack` only: each position's conversation within its row, 0, 1, …; the padding after the last one
+   *  is a segment of its own. */
+  segments?: Int32Array;
+}
+
 /**
  * B rows of T positions from `sequences` taken in order starting at `start` (wrapping around): each row holds one
  * sequence, or with `pack` as many whole consecutive sequences as fit. Inputs after the end of a row are padding
- * (id 0); targets are the next token where it is trained, -1 everywhere else (prompt, padding, and the first token
- * of the next packed sequence). Returns the batch and where the next one starts. Packing is the simple kind: a packed
- * conversation can attend to the ones before it in its row (no block-diagonal mask, and positions do not restart).
+ * (id 0); targets are the next token where it is trained, -1 everywhere else (prompt, padding, and the last position
+ * of each packed conversation, whose next token belongs to the next one). Returns the batch and where the next one
+ * starts.
+ *
+ * A packed batch carries `segments`, and with them Llama.forward makes each conversation attend only to itself, with
+ * positions counted from its own start (Hugging Face's packing with position_ids, flash-attention's varlen): a packed
+ * row trains exactly as its conversations would one per row, on fewer padding positions.
  */
-export function sftBatch(sequences: readonly SftSequence[], start: number, B: number, T: number, pack: boolean): { batch: Batch; next: number } {
+export function sftBatch(sequences: readonly SftSequence[], start: number, B: number, T: number, pack: boolean): { batch: SftBatch; next: number } {
   check(sequences.length > 0, "BAD_ARGUMENT", "sftBatch: no sequences");
   const ids = new Int32Array(B * T), targets = new Int32Array(B * T).fill(-1);
+  const segments = pack ? new Int32Array(B * T) : undefined;
   let next = start % sequences.length;
   for (let b = 0; b < B; b++) {
-    const streamIds: number[] = [], streamTrain: boolean[] = [];
+    const streamIds: number[] = [], streamTrain: boolean[] = [], streamSegment: number[] = [];
+    let count = 0;
     do {
       const s = sequences[next];
       check(s.ids.length <= T + 1, "BAD_SHAPE", `sftBatch: a sequence of ${s.ids.length} tokens does not fit ${T} positions`);
       if (streamIds.length > 0 && streamIds.length + s.ids.length > T + 1) break;
       streamIds.push(...s.ids);
       streamTrain.push(...s.train);
+      for (let i = 0; i < s.ids.length; i++) streamSegment.push(count);
+      count++;
       next = (next + 1) % sequences.length;
     } while (pack && streamIds.length < T + 1);
     const n = Math.min(T, streamIds.length - 1);
     for (let t = 0; t < n; t++) {
       ids[b * T + t] = streamIds[t];
-      if (streamTrain[t + 1]) targets[b * T + t] = streamIds[t + 1];
+      if (streamTrain[t + 1] && streamSegment[t + 1] === streamSegment[t]) targets[b * T + t] = streamIds[t + 1];
     }
+    if (segments) for (let t = 0; t < T; t++) segments[b * T + t] = t < n ? streamSegment[t] : count;
   }
-  return { batch: { B, T, ids, targets }, next };
+  return { batch: { B, T, ids, targets, segments }, next };
 }
 
 /** A held-out question with its reference answer. */
@@ -123,7 +139,8 @@ export interface SftOptions {
   batchSize?: number;
   /** Positions per row. Default: the longest sequence − 1 (or the context length when packing). */
   seqLen?: number;
-  /** Pack several conversations per row instead of padding each. Default false. */
+  /** Pack several conversations per row instead of padding each; each still attends only to itself, with its own
+   *  positions (see sftBatch). Default false. */
   pack?: boolean;
   /** Peak learning rate. Default 1e-3 (a tenth of what the tour pretrains with). */
   lr?: number;
@@ -218,7 +235,7 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
     if (next < cursor || next === 0) rng.shuffle(order);
     cursor = next;
     model.zeroGrad();
-    const loss = model.forward(batch.ids, { B, T, targets: batch.targets });
+    const loss = model.forward(batch.ids, { B, T, targets: batch.targets, segments: batch.segments });
     const { correct, counted } = argmaxHits(model.logits(), batch.targets, V);
     model.backward();
     const gradNorm = clipGradients(model, options.gradClip ?? 1);
