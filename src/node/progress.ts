@@ -28,6 +28,7 @@ export class ProgressBar {
   private lastDraw = 0;
   private nextLine: number;
   private current = 0;
+  private status = "";
   private finished = false;
 
   constructor(readonly label: string, readonly total: number, options: ProgressOptions = {}) {
@@ -41,6 +42,7 @@ export class ProgressBar {
   update(done: number, status = ""): void {
     if (this.finished) return;
     this.current = Math.min(Math.max(done, 0), this.total);
+    this.status = status;
     const fraction = this.total > 0 ? this.current / this.total : 1;
     if (this.tty) {
       const now = Date.now();
@@ -53,8 +55,8 @@ export class ProgressBar {
     }
   }
 
-  /** Draws the bar full and ends its line. */
-  done(status = ""): void {
+  /** Draws the bar full and ends its line, with the last status given to update() unless another is given. */
+  done(status = this.status): void {
     if (this.finished) return;
     this.current = this.total;
     const line = this.render(status);

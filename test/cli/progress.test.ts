@@ -29,4 +29,15 @@ describe("ProgressBar", () => {
     expect(c.text().split("\n")).toHaveLength(2);
     expect(c.text()).toContain("10/10 100%");
   });
+
+  it("keeps the last status on the final line, so a run's last metrics are not erased", () => {
+    for (const tty of [false, true]) {
+      const c = collector(tty);
+      const bar = new ProgressBar("work", 2, { stream: c.stream });
+      bar.update(1, "loss 2.0");
+      bar.update(2, "loss 1.5");
+      bar.done();
+      expect(c.text().trimEnd().split(/[\r\n]/).at(-1)).toMatch(/2\/2 100% .*loss 1\.5(\x1b\[K)?$/);
+    }
+  });
 });

@@ -8,17 +8,17 @@ import { RewardModel } from "../../posttrain/reward.js";
 import { parseTextFile, readFileBytes } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
-import { loadChatModel, saveChatModel } from "./sft.js";
+import { checkChatTokens, loadChatModel, saveChatModel } from "./sft.js";
 import { positive } from "./args.js";
 
 export const PPO_HELP = `tinylm ppo <chat model dir> --reward <dir> --prompts <file> [options]   PPO of a chat model against a reward model
     --reward <dir>            what \`tinylm reward\` wrote: the body and score_head.safetensors
     --prompts <file>          JSONL: {"prompt": "…"} or {"messages": [{role, content}, …]} per line (answered by the policy)
     --steps <n>               rollout batches, each followed by 4 epochs of minibatch updates (default 100)
-    --batch <n>               responses sampled per rollout batch (default 16)
-    --lr <x>                  learning rate of the policy (default 1e-4; the value head uses 1e-2)
-    --kl <x>                  initial KL coefficient β (default 0.1)
-    --target-kl <x>           target KL per response (nats) of the adaptive β (default 1)
+    --batch <n>               responses sampled per rollout batch (default 32)
+    --lr <x>                  learning rate of the policy (default 3e-5; the value head uses 1e-2)
+    --kl <x>                  KL coefficient β of the per-token penalty to the input model (default 0.1, fixed)
+    --target-kl <x>           make β adaptive (Ziegler et al.), starting at --kl: target KL per response in nats (default: off)
     --max-new <n>             most tokens per response (default 16)
     --seed <n>                prompt choice and sampling (default 0)
     --out <dir>               the tuned chat model (default runs/ppo)`;
@@ -32,25 +32,35 @@ export async function ppoCommand(args: readonly string[]): Promise<void> {
   const { model: policy, tokenizer: tok, template } = await loadChatModel(o.model, { kernels: k });
   const rmLoaded = await loadChatModel(o.reward, { kernels: k });
   const rm = new RewardModel(rmLoaded.model, ScalarHead.load(k, await readFileBytes(join(o.reward, "score_head.safetensors"))), rmLoaded.tokenizer, rmLoaded.template);
+  checkChatTokens(o.model, tok, template);
+  checkChatTokens(o.reward, rm.tokenizer, rm.template);
   const endId = tok.tokenToId(END_OF_TURN);
-  check(endId !== undefined, "BAD_FILE", `${o.model}'s tokenizer has no ${END_OF_TURN} token: give a chat model (what \`tinylm sft\` writes)`);
+  check(endId !== undefined, "BAD_FILE", `${o.model}'s chat template has no ${END_OF_TURN} marker to end an answer with`);
+  const rmContext = rm.body.config.contextLength;
   const byKey = new Map<string, ChatMessage[]>();
   const prompts = conversations.map((messages, i) => {
     const ids = template.encode(tok, messages, { addGenerationPrompt: true }).ids;
     check(ids.length < policy.config.contextLength, "BAD_FILE", `${o.prompts}: prompt ${i + 1} is ${ids.length} tokens, leaving no room in the context of ${policy.config.contextLength}`);
+    const judged = rm.template.encode(rm.tokenizer, messages, { addGenerationPrompt: true }).ids.length;
+    check(judged < rmContext, "BAD_FILE", `${o.prompts}: prompt ${i + 1} is ${judged} tokens for the reward model, leaving no room in its context of ${rmContext}`);
     byKey.set(ids.join(","), messages);
     return ids;
   });
   const reward = (prompt: readonly number[], response: readonly number[]): number => {
     const messages = [...byKey.get(prompt.join(","))!, { role: "assistant" as const, content: tok.decode(Array.from(response)) }];
-    return rm.scoreItem({ rows: [rm.template.encode(rm.tokenizer, messages)], pairs: [] })[0];
+    // The row can outgrow the reward model's context: the end marker is added even to a response the policy's context
+    // cut off, and decoded text may re-encode into more tokens (a sampled marker comes back as plain text). It then
+    // scores what fits; a cut-off response also pays the missing-end penalty.
+    const { ids, train } = rm.template.encode(rm.tokenizer, messages);
+    return rm.scoreItem({ rows: [{ ids: ids.slice(0, rmContext), train: train.slice(0, rmContext) }], pairs: [] })[0];
   };
-  say(`${prompts.length} prompts; policy and frozen reference start as ${o.model}, reward from ${o.reward}`);
+  say(`${prompts.length} prompts; policy and frozen reference start as ${o.model}, reward from ${o.reward}; ` +
+    (o.targetKl === undefined ? `β ${o.kl} fixed` : `β starts at ${o.kl}, adapted toward a KL of ${o.targetKl} per response`));
   const head = new ScalarHead(k, policy.config.dim, { optimizer: { lr: 1e-2 } });
   const bar = new ProgressBar("PPO", o.steps);
   await ppo(policy, head, prompts, reward, {
     steps: o.steps, batchSize: o.batch, maxNewTokens: o.maxNew, endId, missingEndPenalty: 1, lr: o.lr, klCoef: o.kl, targetKl: o.targetKl, seed: o.seed,
-    onStep: (s) => bar.update(s.step, `reward ${s.reward.toFixed(3)}  KL ${s.kl.toFixed(2)}  clip ${(100 * s.clipFrac).toFixed(1)}%  entropy ${s.entropy.toFixed(2)}  length ${s.responseLength.toFixed(1)}`),
+    onStep: (s) => bar.update(s.step, `reward ${s.reward.toFixed(3)}  KL ${s.kl.toFixed(2)}  β ${s.klCoef.toFixed(3)}  clip ${(100 * s.clipFrac).toFixed(1)}%  entropy ${s.entropy.toFixed(2)}  length ${s.responseLength.toFixed(1)}`),
   });
   bar.done();
   await saveChatModel(policy, o.out, tok, template);
@@ -78,7 +88,7 @@ export function readPromptsJsonl(text: string): ChatMessage[][] {
 
 function parse(args: readonly string[]) {
   const o = { model: undefined as string | undefined, reward: undefined as string | undefined, prompts: undefined as string | undefined,
-    steps: 100, batch: 16, lr: 1e-4, kl: 0.1, targetKl: 1, maxNew: 16, seed: 0, out: "runs/ppo" };
+    steps: 100, batch: 32, lr: 3e-5, kl: 0.1, targetKl: undefined as number | undefined, maxNew: 16, seed: 0, out: "runs/ppo" };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i], v = args[i + 1];
     if (!flag.startsWith("--")) {

@@ -7,7 +7,7 @@ import { RewardModel, pairwiseAccuracy, trainRewardModel } from "../../posttrain
 import { parseTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
-import { loadChatModel, saveChatModel } from "./sft.js";
+import { checkChatTokens, loadChatModel, saveChatModel } from "./sft.js";
 
 const DATA = `JSONL: {"prompt", "responses": […], "ranking": [best index, …]} or {"prompt", "chosen", "rejected"} per line`;
 
@@ -38,6 +38,7 @@ export async function rewardCommand(args: readonly string[]): Promise<void> {
   const train = await readRankings(o.data);
   const held = o.eval === undefined ? undefined : await readRankings(o.eval);
   const loaded = await loadChatModel(o.model, { kernels: await loadKernelsFromFiles() });
+  checkChatTokens(o.model, loaded.tokenizer, loaded.template);
   const rm = RewardModel.fromSft(loaded.model, loaded.tokenizer, { template: loaded.template, head: { optimizer: { lr: 1e-2 } } });
   say(`${train.length} training rankings (${pairCount(train)} pairs)${held ? `, ${held.length} held out (${pairCount(held)} pairs)` : ""}`);
   const bar = new ProgressBar("reward model", o.steps);
@@ -56,6 +57,7 @@ export async function dpoCommand(args: readonly string[]): Promise<void> {
   const say = (s = "") => process.stdout.write(`${s}\n`);
   const train = await readRankings(o.data);
   const loaded = await loadChatModel(o.model, { kernels: await loadKernelsFromFiles() });
+  checkChatTokens(o.model, loaded.tokenizer, loaded.template);
   const reference = loaded.model;
   const policy = new Llama(reference.k, reference.config, reference.k.f32(reference.params.view));
   say(`${train.length} rankings (${pairCount(train)} pairs); policy and frozen reference start as ${o.model}`);

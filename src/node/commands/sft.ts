@@ -47,6 +47,15 @@ export async function loadChatModel(dir: string, options: { kernels?: Kernels } 
   return { model, tokenizer, template: new ChatTemplate(source), hasTemplate: source !== undefined };
 }
 
+/**
+ * Checks that a loaded model's tokenizer has every marker of its chat template as one token, as a model \`tinylm sft\`
+ * wrote does. A base model's tokenizer would spell the markers out as plain text: longer rows, and no end token to stop at.
+ */
+export function checkChatTokens(dir: string, tokenizer: Tokenizer, template: ChatTemplate): void {
+  const missing = template.specialTokens().filter((t) => tokenizer.tokenToId(t) === undefined);
+  check(missing.length === 0, "BAD_FILE", `${dir}'s tokenizer has no ${missing.join(" ")} token${missing.length > 1 ? "s" : ""}: give a chat model (what \`tinylm sft\` writes)`);
+}
+
 /** Held-out items from SFT examples: everything before the last assistant message is the prompt, it is the answer. */
 export function evalItems(examples: readonly ChatExample[]): EvalItem[] {
   return examples.map((ex) => {
