@@ -213,10 +213,20 @@ export async function ppo(model: Llama, head: ScalarHead, prompts: readonly (rea
   const opt = new AdamW({ lr: o.lr, weightDecay: 0 });
   const history: PpoStepLog[] = [];
   let beta = o.klCoef;
+  // Prompts in epochs, each a fresh shuffle: every prompt is practised equally often, as TRL's dataloader does.
+  const order = prompts.map((_, i) => i);
+  let cursor = order.length;
+  const nextPrompt = (): readonly number[] => {
+    if (cursor === order.length) {
+      rng.shuffle(order);
+      cursor = 0;
+    }
+    return prompts[order[cursor++]];
+  };
   try {
     for (let step = 0; step < o.steps; step++) {
       if (o.signal?.aborted) throw new TinyLMError("BAD_ARGUMENT", "ppo: aborted");
-      const batch = await rollout(model, reference, head, prompts, reward, o, beta, rng);
+      const batch = await rollout(model, reference, head, nextPrompt, reward, o, beta, rng);
       const stats = { clipFrac: 0, approxKl: 0, valueLoss: 0, policyLoss: 0, updates: 0 };
       for (let epoch = 0; epoch < o.epochs; epoch++) {
         const order = rng.shuffle(Array.from({ length: o.batchSize }, (_, i) => i));
@@ -273,12 +283,12 @@ interface Rollout extends PpoMinibatch {
   meanLength: number;
 }
 
-async function rollout(model: Llama, reference: Llama, head: ScalarHead, prompts: readonly (readonly number[])[], reward: RewardFunction, o: Resolved, beta: number, rng: Random): Promise<Rollout> {
+async function rollout(model: Llama, reference: Llama, head: ScalarHead, nextPrompt: () => readonly number[], reward: RewardFunction, o: Resolved, beta: number, rng: Random): Promise<Rollout> {
   const rows: { prompt: number[]; response: number[] }[] = [];
   let scores = 0;
   const scoreOf: number[] = [];
   for (let b = 0; b < o.batchSize; b++) {
-    const prompt = Array.from(prompts[rng.int(prompts.length)]);
+    const prompt = Array.from(nextPrompt());
     const room = model.config.contextLength + 1 - prompt.length;
     const r = await generateAll(model, prompt, {
       temperature: o.temperature, seed: rng.int(2 ** 31), maxTokens: Math.min(o.maxNewTokens, room),

@@ -150,6 +150,19 @@ describe("ppo", () => {
     expect(logs[logs.length - 1].klCoef).toBeGreaterThan(0.05 * 1.2 ** 5);
   }, 30_000);
 
+  it("draws prompts in shuffled epochs: each equally often, in a different order each epoch", async () => {
+    const k = await loadKernelsFromFiles("simd");
+    const model = Llama.init(k, config, { seed: 3 });
+    const head = new ScalarHead(k, config.dim);
+    const seen: number[] = [];
+    const prompts = [[0], [1], [2], [3], [4], [5]];
+    await ppo(model, head, prompts, (prompt) => (seen.push(prompt[0]), 0), { steps: 5, batchSize: 3, maxNewTokens: 2, seed: 4 });
+    expect(seen.length).toBe(15);
+    for (let epoch = 0; epoch < 2; epoch++) expect([...seen.slice(6 * epoch, 6 * epoch + 6)].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(seen.slice(0, 6)).not.toEqual(seen.slice(6, 12));
+    head.free();
+  });
+
   it("refuses malformed options, prompts and heads with TinyLMError", async () => {
     const k = await loadKernelsFromFiles("simd");
     const model = Llama.init(k, config, { seed: 1 });

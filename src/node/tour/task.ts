@@ -7,7 +7,8 @@ import { type ArithmeticProblem, arithmeticSplits } from "../../posttrain/arithm
 //
 // Addition asked in digits. Measured on the quick base model: words in half of the questions (the mix we started
 // with) left SFT on 200 questions at 5–13% held-out exact match, digits alone at 58–77%: a model that can already add
-// a little is one whose samples a reward model can rank and PPO can improve.
+// a little is one whose samples a reward model can rank and PPO can improve. The full base model (3 layers, width 128)
+// memorises more and generalises less: 13–24% after SFT on 200–300 questions, 56–60% on 600 (operands up to 30).
 
 export interface PostTrainingTask {
   maxOperand: number;
@@ -20,7 +21,7 @@ export interface PostTrainingTask {
 }
 
 export function postTrainingTask(quick: boolean): PostTrainingTask {
-  const s = quick ? { maxOperand: 20, sft: 200, rl: 180, heldOut: 60 } : { maxOperand: 20, sft: 200, rl: 180, heldOut: 60 };
+  const s = quick ? { maxOperand: 20, sft: 200, rl: 180, heldOut: 60 } : { maxOperand: 30, sft: 600, rl: 260, heldOut: 100 };
   const { train, heldOut } = arithmeticSplits({ seed: 1, maxOperand: s.maxOperand, ops: ["plus"], train: s.sft + s.rl, heldOut: s.heldOut, wordsFraction: 0 });
   return { maxOperand: s.maxOperand, sft: train.slice(0, s.sft), rl: train.slice(s.sft), heldOut };
 }
