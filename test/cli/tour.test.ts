@@ -15,7 +15,7 @@ async function tinylm(...args: string[]): Promise<{ code: number; stdout: string
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (npm test does it through pretest)`);
   try {
     // `tour --quick` promises ≤ 2 minutes on an idle machine; the suite runs test files in parallel on 2 cores.
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 240_000 });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { timeout: 420_000 });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -61,7 +61,7 @@ describe("the tinylm CLI", () => {
     expect(Number(accuracy?.[1])).toBeGreaterThan(80);
     // Not a TTY here: the progress bars print whole lines, never carriage returns.
     expect(stdout).not.toContain("\r");
-  }, 250_000);
+  }, 430_000);
 
   it("`help` explains the commands; bad commands and chapters fail with a message", async () => {
     const help = await tinylm("help");
