@@ -559,9 +559,10 @@ function checkSegments(segments: ArrayLike<number>, B: number, T: number): void 
   check(segments.length === B * T, "BAD_SHAPE", `forward: segments must hold B·T = ${B * T} values, got ${segments.length}`);
   for (let i = 0; i < B * T; i++) {
     const s = segments[i];
-    check(Number.isInteger(s), "BAD_ARGUMENT", () => `forward: segments[${i}] = ${s} is not an integer`);
-    check(i % T === 0 || s >= segments[i - 1], "BAD_ARGUMENT",
-      () => `forward: segments[${i}] = ${s} is less than segments[${i - 1}] = ${segments[i - 1]}; a row's segment numbers must not decrease`);
+    if (!Number.isInteger(s)) throw new TinyLMError("BAD_ARGUMENT", `forward: segments[${i}] = ${s} is not an integer`);
+    if (i % T !== 0 && s < segments[i - 1]) {
+      throw new TinyLMError("BAD_ARGUMENT", `forward: segments[${i}] = ${s} is less than segments[${i - 1}] = ${segments[i - 1]}; a row's segment numbers must not decrease`);
+    }
   }
 }
 
