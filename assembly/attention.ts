@@ -1,6 +1,7 @@
 // Causal multi-head attention with grouped-query heads, forward and backward, on the GEMM and softmax kernels.
 // Per (batch b, query head h), with kv head g = h / (NH / NKV) (HF's repeat_kv):
-//   S = Q_bh · K_bgᵀ (Tq, Tk);  P = softmax(S / √hs) with position i of the queries seeing keys 0 … pastLength + i;
+//   S = Q_bh · K_bgᵀ (Tq, Tk);  P = softmax(S / √hs) with position i of the queries seeing keys 0 … pastLength + i
+//   (or first[b, i] … pastLength + i: packed sequences, each query seeing only its own sequence);
 //   O_bh = P · V_bg.
 // Heads are strided column blocks of the (rows, heads·hs) activations, so every product is one sgemm call with a
 // leading dimension and no head is ever copied out. The causal half of S is computed and then zeroed by the softmax:

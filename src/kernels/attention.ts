@@ -1,7 +1,7 @@
 import { TinyLMError, check } from "../errors.js";
 import type { HeapArray } from "./heap.js";
 import type { Kernels } from "./module.js";
-import { array, disjoint, size } from "./validate.js";
+import { array, disjoint, separate, size } from "./validate.js";
 
 type F32 = HeapArray<"f32">;
 
@@ -48,7 +48,11 @@ export function attention(k: Kernels, out: F32, att: F32, q: F32, kk: F32, v: F3
   const pv = array(k, "attention", "v", v, "f32", B * kvT * NKV * hs);
   disjoint("attention", { out, att, q, kk, v });
   check(out.ptr !== q.ptr && att.ptr !== q.ptr, "BAD_ARGUMENT", "attention: out and att must not be q");
-  const pf = shape.firstKey === undefined ? 0 : firstKeys(k, shape.firstKey, B, T, Tk);
+  let pf = 0;
+  if (shape.firstKey !== undefined) {
+    pf = firstKeys(k, shape.firstKey, B, T, Tk);
+    separate("attention", "firstKey", shape.firstKey, { out, att, q, kk, v });
+  }
   k.exports.attention_forward(po, pa, pq, pk, pv, pf, B, T, Tk, kvT, NH, NKV, hs, k.workspace(Math.max(Tk, hs)));
 }
 
