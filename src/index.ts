@@ -16,13 +16,14 @@ export { type LlamaConfig, type PresetName, type ParamTensor, PRESETS, BYTES_PER
 export { Llama, KVCache, type LlamaInitOptions, type LlamaStorage } from "./nn/llama.js";
 export { pretrain, evaluate, clipGradients, flopsPerToken, type PretrainOptions, type StepLog, type EvalLog, type TrainState } from "./train/pretrain.js";
 export { learningRate, type LrSchedule } from "./train/schedule.js";
+export { restoreTrainState, snapshotTrainState, type AdamWState, type TrainStateBase } from "./train/state.js";
 export { splitTokens, randomBatch, evenBatches, encodeLines, type Batch, type TokenSplits } from "./train/data.js";
 export { BigramModel } from "./train/bigram.js";
 export { lossChartSvg, type Curve } from "./train/chart.js";
 export { arithmeticSplits, isCorrect, numberToWords, problemToChat, type ArithmeticOp, type ArithmeticOptions, type ArithmeticProblem } from "./posttrain/arithmetic.js";
 export { ChatTemplate, CHAT_TOKENS, DEFAULT_CHAT_TEMPLATE, END_OF_TURN, ROLES, addSpecialTokens, checkMessages, type ChatExample, type ChatMessage, type Role } from "./posttrain/chat.js";
 export { parseJsonl, readSftJsonl, readPreferenceJsonl, rankingPairs, type JsonlSource, type RankingExample } from "./posttrain/jsonl.js";
-export { sft, exactMatch, prepareChatModel, tokenizeSft, sftBatch, type SftBatch, type SftOptions, type SftStepLog, type SftEvalLog, type SftSequence, type EvalItem, type ExactMatchResult } from "./posttrain/sft.js";
+export { sft, exactMatch, prepareChatModel, tokenizeSft, sftBatch, type SftBatch, type SftOptions, type SftStepLog, type SftEvalLog, type SftHistory, type SftResult, type SftState, type SftSequence, type EvalItem, type ExactMatchResult } from "./posttrain/sft.js";
 export { tokenLogProbs, tokenLogProbsBackward } from "./posttrain/logprobs.js";
 export { resizeVocab } from "./posttrain/vocab.js";
 export { ScalarHead, type ScalarHeadOptions, type HiddenStates } from "./posttrain/head.js";
@@ -33,7 +34,7 @@ export { ppo, ppoLoss, gae, clippedPolicyLoss, clippedValueLoss, type PpoOptions
 export { tokenizerConfigFile, chatTemplateFromTokenizerConfig, type TokenizerConfigOptions } from "./io/tokenizer-config.js";
 export { generate, generateAll, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
 export { pickToken, type SamplingOptions } from "./generate/sampling.js";
-export { modelTensors, modelFromTensors, modelToHfFiles, modelFromHfFiles, modelToGguf, modelFromGguf, tokenizerGgufMetadata, trainStateToBytes, trainStateFromBytes, type HfSaveOptions, type GgufSaveOptions } from "./io/checkpoint.js";
+export { modelTensors, modelFromTensors, modelToHfFiles, modelFromHfFiles, modelToGguf, modelFromGguf, tokenizerGgufMetadata, trainStateToBytes, trainStateFromBytes, sftStateToBytes, sftStateFromBytes, type TrainStage, type HfSaveOptions, type GgufSaveOptions } from "./io/checkpoint.js";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsTensor } from "./io/safetensors.js";
 export { readGguf, writeGguf, gguf, GGML_TYPES, type GgufFile, type GgufTensor, type GgufValue } from "./io/gguf.js";
 export { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from "./util/f16.js";

@@ -1,15 +1,17 @@
 import { TinyLMError, check } from "../errors.js";
 import type { Kernels } from "../kernels/module.js";
-import { type LlamaConfig, validateConfig } from "../nn/config.js";
+import { type LlamaConfig, parameterLayout, validateConfig } from "../nn/config.js";
 import { Llama } from "../nn/llama.js";
 import { Tokenizer } from "../tokenizer/tokenizer.js";
+import type { SftState } from "../posttrain/sft.js";
 import type { TrainState } from "../train/pretrain.js";
+import type { TrainStateBase } from "../train/state.js";
 import { type QuantType, isQuantType } from "../quant/formats.js";
 import { type WeightType, ggufIsQuantized, quantizeModel, quantizedModelFromGguf, quantizedModelToGguf } from "../quant/model.js";
 import { type GgufValue, gguf, readGguf } from "./gguf.js";
 import { type HfDtype, hfLlamaConfigJson, llamaConfigFromHf, llamaFromSafetensors, llamaToSafetensors } from "./hf-llama.js";
 import { type DecodeTensor, type EncodeTensor, llamaFromGguf, llamaToGguf } from "./llama-gguf.js";
-import { f32Tensor, readSafetensors, tensorToF32, writeSafetensors } from "./safetensors.js";
+import { type SafetensorsTensor, f32Tensor, readSafetensors, tensorToF32, writeSafetensors } from "./safetensors.js";
 
 /**
  * A model's files in the formats other tools read, as bytes (src/node/checkpoint.ts writes them atomically):
@@ -177,35 +179,112 @@ function tokenizerFromGguf(meta: Map<string, GgufValue>): Tokenizer | undefined 
   });
 }
 
-/** A training state (parameters, AdamW moments, data-order RNG, history) as safetensors bytes. */
+/** The training loops whose state a training state file can hold. */
+export type TrainStage = "pretrain" | "sft";
+
+const STAGES: Record<TrainStage, string> = {
+  pretrain: "a pretraining state (what pretrain / `tinylm pretrain` checkpoint)",
+  sft: "an SFT state (what sft / `tinylm sft --checkpoint-every` checkpoint)",
+};
+
+/** A pretraining state (parameters, AdamW moments, data-order RNG, history) as safetensors bytes. */
 export function trainStateToBytes(config: LlamaConfig, state: TrainState): Uint8Array {
-  const tensors = new Map([["params", f32Tensor([state.params.length], state.params)]]);
-  if (state.optimizer) {
-    tensors.set("adamw.m", f32Tensor([state.optimizer.m.length], state.optimizer.m));
-    tensors.set("adamw.v", f32Tensor([state.optimizer.v.length], state.optimizer.v));
-  }
-  const meta = { config, step: state.step, adamwStep: state.optimizer?.t ?? 0, rng: state.rng, history: state.history };
-  return writeSafetensors(tensors, { format: "tinylm-train-state", state: JSON.stringify(meta) });
+  return stateToBytes("pretrain", config, state, { history: state.history });
 }
 
 /** The config and TrainState saved by trainStateToBytes. */
 export function trainStateFromBytes(bytes: Uint8Array): { config: LlamaConfig; state: TrainState } {
+  const { config, base, meta } = stateFromBytes(bytes, "pretrain");
+  return { config, state: { ...base, history: historyOf<TrainState["history"]>(meta, ["train", "val"]) } };
+}
+
+/** An SFT state (sft's onCheckpoint) as safetensors bytes: the common part plus the data order as an I32 tensor. */
+export function sftStateToBytes(config: LlamaConfig, state: SftState): Uint8Array {
+  check(state.order instanceof Int32Array, "BAD_ARGUMENT", "sftStateToBytes: the state's order must be an Int32Array");
+  const order: SafetensorsTensor = { dtype: "I32", shape: [state.order.length], data: new Uint8Array(state.order.slice().buffer) };
+  return stateToBytes("sft", config, state, { cursor: state.cursor, tokensSeen: state.tokensSeen, dataHash: state.dataHash, history: state.history }, [["order", order]]);
+}
+
+/** The config and SftState saved by sftStateToBytes (sft() checks that it fits the model and the data). */
+export function sftStateFromBytes(bytes: Uint8Array): { config: LlamaConfig; state: SftState } {
+  const { config, base, meta, tensors } = stateFromBytes(bytes, "sft");
+  const order = tensors.get("order");
+  check(order !== undefined && order.dtype === "I32" && order.shape.length === 1, "BAD_FILE", "the SFT state has no I32 order tensor (the data order)");
+  const { cursor, tokensSeen, dataHash } = meta;
+  check(Number.isInteger(cursor) && Number.isInteger(tokensSeen) && typeof dataHash === "string", "BAD_FILE",
+    "the SFT state's cursor, tokensSeen or dataHash is missing or of the wrong type");
+  // The bytes are little-endian, as typed arrays are on every host tensorToF32 (above, for params) accepts.
+  return {
+    config,
+    state: {
+      ...base, order: new Int32Array(new Uint8Array(order.data).buffer), cursor: cursor as number, tokensSeen: tokensSeen as number, dataHash,
+      history: historyOf<SftState["history"]>(meta, ["train", "eval"]),
+    },
+  };
+}
+
+// Every stage's training state is one safetensors file: the F32 tensors params, adamw.m and adamw.v (plus a stage's
+// own, such as SFT's data order), and the metadata {format: "tinylm-train-state", stage, state: JSON of the model
+// config, the step, AdamW's step, the generator's state and the stage's own fields}.
+function stateToBytes(stage: TrainStage, config: LlamaConfig, base: TrainStateBase, fields: Record<string, unknown>, extra: [string, SafetensorsTensor][] = []): Uint8Array {
+  const tensors = new Map([["params", f32Tensor([base.params.length], base.params)], ...extra]);
+  if (base.optimizer) {
+    tensors.set("adamw.m", f32Tensor([base.optimizer.m.length], base.optimizer.m));
+    tensors.set("adamw.v", f32Tensor([base.optimizer.v.length], base.optimizer.v));
+  }
+  const meta = { config, step: base.step, adamwStep: base.optimizer?.t ?? 0, rng: base.rng, ...fields };
+  return writeSafetensors(tensors, { format: "tinylm-train-state", stage, state: JSON.stringify(meta) });
+}
+
+// The common part of a training state file of the given stage, checked for what a loader can check without the model
+// (the loops check the rest: that the parameters fit the model, the order the data).
+function stateFromBytes(bytes: Uint8Array, stage: TrainStage): { config: LlamaConfig; base: TrainStateBase; meta: Record<string, unknown>; tensors: Map<string, SafetensorsTensor> } {
   const file = readSafetensors(bytes);
   check(file.metadata?.format === "tinylm-train-state" && typeof file.metadata.state === "string", "BAD_FILE", "not a tinylm training state (metadata format is missing)");
-  let meta: { config: LlamaConfig; step: number; adamwStep: number; rng: [number, number, number, number]; history: TrainState["history"] };
+  // Files from before SFT states existed carry no stage: pretraining was the only one.
+  const found = file.metadata.stage ?? "pretrain";
+  check(Object.hasOwn(STAGES, found), "BAD_FILE", `the training state is of an unknown stage "${found}"`);
+  check(found === stage, "BAD_FILE", `this file is ${STAGES[found as TrainStage]}, not ${STAGES[stage]}`);
+  let meta: Record<string, unknown>;
   try {
     meta = JSON.parse(file.metadata.state);
   } catch {
     throw new TinyLMError("BAD_FILE", "the training state's metadata is not valid JSON");
   }
-  const config = validateConfig(meta.config);
-  const params = file.tensors.get("params"), m = file.tensors.get("adamw.m"), v = file.tensors.get("adamw.v");
-  check(params !== undefined, "BAD_FILE", "the training state has no params tensor");
-  return {
-    config,
-    state: {
-      step: meta.step, rng: meta.rng, history: meta.history, params: tensorToF32(params),
-      optimizer: m && v ? { t: meta.adamwStep, m: tensorToF32(m), v: tensorToF32(v) } : null,
-    },
+  check(isRecord(meta), "BAD_FILE", "the training state's metadata is not a JSON object");
+  let config: LlamaConfig;
+  try {
+    config = validateConfig(meta.config as Partial<LlamaConfig>);
+  } catch (e) {
+    throw new TinyLMError("BAD_FILE", `the training state's model config is invalid: ${(e as Error).message}`);
+  }
+  const { step, adamwStep, rng } = meta;
+  check(Number.isInteger(step) && (step as number) >= 0 && Number.isInteger(adamwStep) && (adamwStep as number) >= 0, "BAD_FILE",
+    "the training state's step and AdamW step must be non-negative integers");
+  check(Array.isArray(rng) && rng.length === 4 && rng.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) && rng.some((w) => w !== 0), "BAD_FILE",
+    "the training state's generator state is not four 32-bit words");
+  const f32 = (name: string, n: number) => {
+    const t = file.tensors.get(name);
+    if (t === undefined) return undefined;
+    check(t.dtype === "F32" && t.shape.length === 1 && t.shape[0] === n, "BAD_FILE",
+      `the training state's ${name} tensor is ${t.dtype} [${t.shape}], not F32 [${n}] (the parameter count of its config)`);
+    return tensorToF32(t);
   };
+  const total = parameterLayout(config).total;
+  const params = f32("params", total), m = f32("adamw.m", total), v = f32("adamw.v", total);
+  check(params !== undefined, "BAD_FILE", "the training state has no params tensor");
+  check((m === undefined) === (v === undefined), "BAD_FILE", "the training state has only one of the AdamW moments adamw.m and adamw.v");
+  const base: TrainStateBase = { step: step as number, params, rng: rng as TrainStateBase["rng"], optimizer: m && v ? { t: adamwStep as number, m, v } : null };
+  return { config, base, meta, tensors: file.tensors };
+}
+
+// A state's history: an object with an array of logs under each key.
+function historyOf<H>(meta: Record<string, unknown>, keys: (keyof H & string)[]): H {
+  const h = meta.history;
+  check(isRecord(h) && keys.every((key) => Array.isArray(h[key])), "BAD_FILE", `the training state has no history (${keys.join(", ")})`);
+  return h as H;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

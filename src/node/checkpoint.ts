@@ -1,13 +1,14 @@
 import { mkdir, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { check } from "../errors.js";
-import { type GgufSaveOptions, type HfSaveOptions, modelFromGguf, modelFromHfFiles, modelToGguf, modelToHfFiles, trainStateFromBytes, trainStateToBytes } from "../io/checkpoint.js";
+import { type GgufSaveOptions, type HfSaveOptions, modelFromGguf, modelFromHfFiles, modelToGguf, modelToHfFiles, sftStateFromBytes, sftStateToBytes, trainStateFromBytes, trainStateToBytes } from "../io/checkpoint.js";
 import type { Kernels } from "../kernels/module.js";
 import type { LlamaConfig } from "../nn/config.js";
 import type { Llama } from "../nn/llama.js";
+import type { SftState } from "../posttrain/sft.js";
 import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { TrainState } from "../train/pretrain.js";
-import { readFileBytes, writeFileAtomic } from "./files.js";
+import { parseFile, readFileBytes, writeFileAtomic } from "./files.js";
 import { loadKernelsFromFiles } from "./kernels.js";
 
 export type SaveModelOptions = ({ format?: "hf" } & HfSaveOptions) | ({ format: "gguf" } & GgufSaveOptions);
@@ -45,6 +46,17 @@ export async function saveTrainState(path: string, config: LlamaConfig, state: T
   await writeFileAtomic(path, trainStateToBytes(config, state));
 }
 
+/** Reads what saveTrainState wrote; any other file (an SFT state among them) is a TinyLMError naming the file and the problem. */
 export async function loadTrainState(path: string): Promise<{ config: LlamaConfig; state: TrainState }> {
-  return trainStateFromBytes(await readFileBytes(path));
+  return parseFile(path, trainStateFromBytes);
+}
+
+/** Writes an SFT state (atomically) for `sft(..., resume)`. */
+export async function saveSftState(path: string, config: LlamaConfig, state: SftState): Promise<void> {
+  await writeFileAtomic(path, sftStateToBytes(config, state));
+}
+
+/** Reads what saveSftState wrote; any other file (a pretraining state among them) is a TinyLMError naming the file and the problem. */
+export async function loadSftState(path: string): Promise<{ config: LlamaConfig; state: SftState }> {
+  return parseFile(path, sftStateFromBytes);
 }

@@ -41,9 +41,14 @@ export async function readTextFile(path: string): Promise<string> {
 
 /** Parses a file's text; a TinyLMError from `parse` (e.g. "line 3: …") gets the file's name in front. */
 export async function parseTextFile<T>(path: string, parse: (text: string) => T): Promise<T> {
-  const text = await readTextFile(path);
+  return parseFile(path, (bytes) => parse(new TextDecoder().decode(bytes)));
+}
+
+/** Parses a file's bytes; a TinyLMError from `parse` gets the file's name in front. */
+export async function parseFile<T>(path: string, parse: (bytes: Uint8Array) => T): Promise<T> {
+  const bytes = await readFileBytes(path);
   try {
-    return parse(text);
+    return parse(bytes);
   } catch (e) {
     if (e instanceof TinyLMError) throw new TinyLMError(e.code, `${path}: ${e.message}`);
     throw e;

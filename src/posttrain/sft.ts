@@ -6,6 +6,7 @@ import type { Tokenizer } from "../tokenizer/tokenizer.js";
 import type { Batch } from "../train/data.js";
 import { clipGradients } from "../train/pretrain.js";
 import { learningRate } from "../train/schedule.js";
+import { type TrainStateBase, restoreTrainState, snapshotTrainState } from "../train/state.js";
 import { Random } from "../util/random.js";
 import { isCorrect } from "./arithmetic.js";
 import { type ChatExample, type ChatMessage, ChatTemplate, END_OF_TURN, addSpecialTokens } from "./chat.js";
@@ -161,8 +162,12 @@ export interface SftOptions {
   evalEvery?: number;
   /** Judge of an answer (default: exact match after trimming). */
   isRight?: (output: string, answer: string) => boolean;
+  /** Call onCheckpoint every this many steps. Default 0 (never). */
+  checkpointEvery?: number;
   onStep?: (log: SftStepLog) => void;
   onEval?: (log: SftEvalLog) => void;
+  /** Receives the state to resume from (see SftState); awaited before the next step. */
+  onCheckpoint?: (state: SftState) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -185,12 +190,41 @@ export interface SftEvalLog {
   samples: ExactMatchResult["samples"];
 }
 
+export interface SftHistory {
+  train: SftStepLog[];
+  eval: SftEvalLog[];
+}
+
+/**
+ * Everything an SFT run needs to continue exactly where it stopped: the common state (step, parameters, AdamW, the
+ * generator) and where it is in the data. sftStateToBytes / saveSftState write it.
+ */
+export interface SftState extends TrainStateBase {
+  /** This pass's order of the training sequences: a permutation of the indices of tokenizeSft's output. */
+  order: Int32Array;
+  /** Where in `order` the next batch starts. */
+  cursor: number;
+  /** Answer tokens trained on so far. */
+  tokensSeen: number;
+  /** Fingerprint of the tokenized training data (ids and masks, so also of the tokenizer and template); resuming
+   *  on other data is refused. */
+  dataHash: string;
+  history: SftHistory;
+}
+
+export interface SftResult extends SftHistory {
+  /** The final state: resume from it with a larger `steps` to train further. */
+  state: SftState;
+}
+
 /**
  * Supervised fine-tuning of `model` in place on conversations: masked cross-entropy on the assistant tokens,
  * AdamW with warm-up and cosine decay, gradient clipping; exact-match accuracy on `eval` items by greedy generation.
- * The tokenizer must already hold the template's markers (see prepareChatModel).
+ * The tokenizer must already hold the template's markers (see prepareChatModel). Given a state from onCheckpoint (same
+ * model, examples and options), it continues exactly: the same losses, accuracies and final parameters as a run
+ * that never stopped.
  */
-export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatExample[], options: SftOptions): Promise<{ train: SftStepLog[]; eval: SftEvalLog[] }> {
+export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatExample[], options: SftOptions, resume?: SftState): Promise<SftResult> {
   check(options !== null && typeof options === "object", "BAD_ARGUMENT", "sft: options must be an object");
   const template = options.template ?? new ChatTemplate();
   checkTemplateTokens(tok, template, model.config.vocabSize);
@@ -212,13 +246,27 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
   check(Number.isFinite(lr) && lr > 0, "BAD_ARGUMENT", `sft: lr must be positive, got ${lr}`);
   const schedule = { lr, minLr: options.minLr ?? lr / 10, warmupSteps: int("warmupSteps", options.warmupSteps, Math.floor(steps / 10), 0), totalSteps: steps };
   const evalEvery = int("evalEvery", options.evalEvery, 0, 0);
+  const checkpointEvery = int("checkpointEvery", options.checkpointEvery, 0, 0);
   const opt = new AdamW({ lr, groups: model.parameterGroups(options.weightDecay ?? 0) });
-  const rng = new Random(options.seed ?? 0);
   const V = model.config.vocabSize;
+  const dataHash = sequencesHash(sequences);
 
-  const order = rng.shuffle([...sequences]);
-  let cursor = 0, tokensSeen = 0;
-  const history = { train: [] as SftStepLog[], eval: [] as SftEvalLog[] };
+  // The data is read in `order` (indices into sequences) from `cursor`; each new pass reshuffles it.
+  let rng: Random, order: number[], cursor = 0, tokensSeen = 0, step = 0;
+  const history: SftHistory = { train: [], eval: [] };
+  if (resume) {
+    checkResume(resume, sequences.length, dataHash, steps);
+    rng = restoreTrainState("sft", model, opt, resume);
+    order = Array.from(resume.order);
+    ({ cursor, tokensSeen, step } = resume);
+    history.train.push(...resume.history.train);
+    history.eval.push(...resume.history.eval);
+  } else {
+    rng = new Random(options.seed ?? 0);
+    order = rng.shuffle(sequences.map((_, i) => i));
+  }
+  let ordered = order.map((i) => sequences[i]);
+  const snapshot = (): SftState => ({ ...snapshotTrainState(step, model, opt, rng), order: Int32Array.from(order), cursor, tokensSeen, dataHash, history: structuredClone(history) });
   const evaluate = async (step: number) => {
     if (!options.eval || options.eval.length === 0) return;
     const r = await exactMatch(model, tok, options.eval, { template, isRight: options.isRight, signal: options.signal });
@@ -227,12 +275,12 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
     options.onEval?.(log);
   };
 
-  for (let step = 0; step < steps; step++) {
+  while (step < steps) {
     if (options.signal?.aborted) throw new TinyLMError("BAD_ARGUMENT", "sft: aborted");
     opt.lr = learningRate(step, schedule);
-    const { batch, next } = sftBatch(order, cursor, B, T, pack);
+    const { batch, next } = sftBatch(ordered, cursor, B, T, pack);
     // A new pass over the data starts in a new order.
-    if (next < cursor || next === 0) rng.shuffle(order);
+    if (next < cursor || next === 0) ordered = rng.shuffle(order).map((i) => sequences[i]);
     cursor = next;
     model.zeroGrad();
     const loss = model.forward(batch.ids, { B, T, targets: batch.targets, segments: batch.segments });
@@ -241,14 +289,44 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
     const gradNorm = clipGradients(model, options.gradClip ?? 1);
     opt.step(model.k, model.params, model.grads!);
     tokensSeen += counted;
-    const log = { step: step + 1, loss, tokenAccuracy: correct / counted, tokensSeen, lr: opt.lr, gradNorm };
+    step++;
+    const log = { step, loss, tokenAccuracy: correct / counted, tokensSeen, lr: opt.lr, gradNorm };
     history.train.push(log);
     options.onStep?.(log);
-    if ((evalEvery > 0 && (step + 1) % evalEvery === 0) || step + 1 === steps) await evaluate(step + 1);
+    if ((evalEvery > 0 && step % evalEvery === 0) || step === steps) await evaluate(step);
+    if (checkpointEvery > 0 && step % checkpointEvery === 0) await options.onCheckpoint?.(snapshot());
     // Let timers, signals and progress output run between steps.
     await new Promise((r) => setTimeout(r, 0));
   }
-  return history;
+  return { ...history, state: snapshot() };
+}
+
+// A state to resume from must be an SFT state of these examples; restoreTrainState then checks that it fits the model.
+function checkResume(state: SftState, n: number, dataHash: string, steps: number): void {
+  check(state !== null && typeof state === "object" && state.order instanceof Int32Array, "BAD_ARGUMENT",
+    "sft: the state to resume from has no data order: give an SFT state (sft's onCheckpoint, loadSftState), not a pretraining one");
+  check(state.order.length === n, "BAD_ARGUMENT", `sft: the state was saved for ${state.order.length} training sequences, these examples give ${n}`);
+  check(state.dataHash === dataHash, "BAD_ARGUMENT", `sft: the state was saved for other training data (fingerprint ${state.dataHash}, these examples give ${dataHash}): same examples, tokenizer and template are needed`);
+  const seen = new Uint8Array(n);
+  for (const i of state.order) {
+    check(i >= 0 && i < n && seen[i] === 0, "BAD_ARGUMENT", "sft: the state's data order is not a permutation of the training sequences");
+    seen[i] = 1;
+  }
+  check(Number.isInteger(state.cursor) && state.cursor >= 0 && state.cursor < n, "BAD_ARGUMENT", `sft: the state's cursor ${state.cursor} is outside the ${n} training sequences`);
+  check(Number.isInteger(state.tokensSeen) && state.tokensSeen >= 0, "BAD_ARGUMENT", `sft: the state's tokensSeen must be a non-negative integer, got ${state.tokensSeen}`);
+  check(Number.isInteger(state.step) && state.step <= steps, "BAD_ARGUMENT", `sft: the state is at step ${state.step}, past steps = ${steps}`);
+  check(Array.isArray(state.history?.train) && Array.isArray(state.history?.eval), "BAD_ARGUMENT", "sft: the state has no history");
+}
+
+// FNV-1a over each sequence's length, ids and training flags: a fingerprint of the examples as tokenized.
+function sequencesHash(sequences: readonly SftSequence[]): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => { h = Math.imul(h ^ x, 0x01000193); };
+  for (const s of sequences) {
+    mix(s.ids.length);
+    for (let i = 0; i < s.ids.length; i++) mix(2 * s.ids[i] + (s.train[i] ? 1 : 0));
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
 
 // logits (N, V), targets (N) with -1 skipped: how many unmasked targets are the row's most likely token.

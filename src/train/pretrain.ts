@@ -6,6 +6,7 @@ import { AdamW } from "../nn/optim.js";
 import { Random } from "../util/random.js";
 import { type Batch, type TokenSplits, evenBatches, randomBatch } from "./data.js";
 import { learningRate } from "./schedule.js";
+import { type TrainStateBase, restoreTrainState, snapshotTrainState } from "./state.js";
 
 export interface PretrainOptions {
   /** Optimizer steps to reach (counting steps already taken when resuming). */
@@ -62,12 +63,8 @@ export interface EvalLog {
   perplexity: number;
 }
 
-/** Everything a run needs to continue exactly where it stopped. */
-export interface TrainState {
-  step: number;
-  params: Float32Array;
-  optimizer: { t: number; m: Float32Array; v: Float32Array } | null;
-  rng: [number, number, number, number];
+/** Everything a pretraining run needs to continue exactly where it stopped. */
+export interface TrainState extends TrainStateBase {
   history: { train: { step: number; loss: number }[]; val: EvalLog[] };
 }
 
@@ -98,17 +95,14 @@ export async function pretrain(model: Llama, data: TokenSplits, options: Pretrai
   const history: TrainState["history"] = { train: [], val: [] };
   let step = 0;
   if (resume) {
-    check(resume.params.length === model.params.length, "BAD_SHAPE", "pretrain: the checkpoint's parameters do not fit this model");
-    model.params.set(resume.params);
-    if (resume.optimizer) opt.loadState(k, resume.optimizer);
-    rng = Random.fromState(resume.rng);
+    rng = restoreTrainState("pretrain", model, opt, resume);
     step = resume.step;
     history.train.push(...resume.history.train);
     history.val.push(...resume.history.val);
   }
   const evalSet = o.evalEvery > 0 ? evenBatches(data.val, B, T, o.evalBatches) : [];
   const flops = flopsPerToken(model, T);
-  const snapshot = (): TrainState => ({ step, params: model.params.toArray(), optimizer: opt.state(), rng: rng.state(), history: structuredClone(history) });
+  const snapshot = (): TrainState => ({ ...snapshotTrainState(step, model, opt, rng), history: structuredClone(history) });
 
   while (step < o.steps) {
     if (o.signal?.aborted) throw new TinyLMError("BAD_ARGUMENT", "pretrain: aborted");
