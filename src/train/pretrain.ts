@@ -95,6 +95,8 @@ export async function pretrain(model: Llama, data: TokenSplits, options: Pretrai
   const history: TrainState["history"] = { train: [], val: [] };
   let step = 0;
   if (resume) {
+    check(Array.isArray(resume?.history?.train) && Array.isArray(resume.history.val), "BAD_ARGUMENT",
+      "pretrain: the state to resume from has no pretraining history (train and val losses): give a pretraining state, not an SFT one");
     rng = restoreTrainState("pretrain", model, opt, resume);
     step = resume.step;
     history.train.push(...resume.history.train);

@@ -1,14 +1,15 @@
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TinyLMError, check } from "../../errors.js";
 import { chatTemplateFromTokenizerConfig, tokenizerConfigFile } from "../../io/tokenizer-config.js";
 import type { Kernels } from "../../kernels/module.js";
+import type { LlamaConfig } from "../../nn/config.js";
 import type { Llama } from "../../nn/llama.js";
 import { ChatTemplate, END_OF_TURN, type ChatExample } from "../../posttrain/chat.js";
 import { readSftJsonl } from "../../posttrain/jsonl.js";
-import { type EvalItem, exactMatch, prepareChatModel, sft } from "../../posttrain/sft.js";
+import { type EvalItem, type SftState, exactMatch, prepareChatModel, sft } from "../../posttrain/sft.js";
 import type { Tokenizer } from "../../tokenizer/tokenizer.js";
-import { loadModel, saveModel } from "../checkpoint.js";
+import { loadModel, loadSftState, saveModel, saveSftState } from "../checkpoint.js";
 import { parseTextFile, writeFileAtomic } from "../files.js";
 import { loadKernelsFromFiles } from "../kernels.js";
 import { ProgressBar } from "../progress.js";
@@ -23,6 +24,9 @@ export const SFT_HELP = `tinylm sft <model dir> --data <file> [options]   fine-t
     --pack                    pack several conversations into each sequence instead of padding
     --eval-every <n>          evaluate every n steps (default: only at the end)
     --seed <n>                data order (default 0)
+    --checkpoint-every <n>    write <out>/sft-state.safetensors every n steps and at the end (default: never)
+    --resume <file>           continue from an sft-state file, exactly as if never stopped (same model, data and options;
+                              a larger --steps trains further)
     --out <dir>               the fine-tuned model, Hugging Face layout with tokenizer_config.json's chat_template (default runs/sft)`;
 
 /**
@@ -76,18 +80,31 @@ export async function sftCommand(args: readonly string[]): Promise<void> {
   const { model, tokenizer, added } = prepareChatModel(loaded.model, loaded.tokenizer, loaded.template);
   say(`${train.length} training conversations${held ? `, ${held.length} held out` : ""}; ` +
     (added > 0 ? `added ${added} special tokens (${loaded.template.specialTokens().join(" ")}), vocabulary ${model.config.vocabSize}` : "the chat tokens are already in the vocabulary"));
-  if (held) say(`before: held-out exact match ${pct((await exactMatch(model, tokenizer, held, { template: loaded.template })).accuracy)}`);
+  let resume: SftState | undefined;
+  if (o.resume) {
+    const saved = await loadSftState(o.resume);
+    const differs = (Object.keys(model.config) as (keyof LlamaConfig)[]).find((key) => saved.config[key] !== model.config[key]);
+    check(differs === undefined, "BAD_ARGUMENT",
+      () => `${o.resume} was saved from another model: its ${differs} is ${saved.config[differs!]}, ${o.model} with the chat tokens has ${model.config[differs!]}`);
+    resume = saved.state;
+    say(`resuming at step ${resume.step} from ${o.resume}`);
+  } else if (held) say(`before: held-out exact match ${pct((await exactMatch(model, tokenizer, held, { template: loaded.template })).accuracy)}`);
+  const statePath = join(o.out, "sft-state.safetensors");
+  if (o.checkpointEvery > 0) await mkdir(o.out, { recursive: true });
   const bar = new ProgressBar("fine-tuning", o.steps);
-  const history = await sft(model, tokenizer, train, {
+  const result = await sft(model, tokenizer, train, {
     steps: o.steps, batchSize: o.batch, lr: o.lr, pack: o.pack, seed: o.seed, template: loaded.template, eval: held, evalEvery: o.evalEvery,
+    checkpointEvery: o.checkpointEvery, onCheckpoint: (s) => saveSftState(statePath, model.config, s),
     onStep: (s) => bar.update(s.step, `loss ${s.loss.toFixed(3)}  token acc ${pct(s.tokenAccuracy)}  lr ${s.lr.toExponential(1)}  |g| ${s.gradNorm.toFixed(2)}  ${s.tokensSeen} answer tokens`),
-  });
+  }, resume);
   bar.done();
-  for (const e of history.eval) say(`step ${e.step}: held-out exact match ${pct(e.exactMatch)}`);
-  const lastEval = history.eval[history.eval.length - 1];
+  // The last step's state, unless onCheckpoint just wrote it: resuming from it with a larger --steps trains further.
+  if (o.checkpointEvery > 0 && result.state.step % o.checkpointEvery !== 0) await saveSftState(statePath, model.config, result.state);
+  for (const e of result.eval) say(`step ${e.step}: held-out exact match ${pct(e.exactMatch)}`);
+  const lastEval = result.eval[result.eval.length - 1];
   for (const s of lastEval?.samples.slice(0, 5) ?? []) say(`  ${s.correct ? "✓" : "✗"} ${s.prompt} → ${JSON.stringify(s.output)} (expected ${JSON.stringify(s.answer)})`);
   await saveChatModel(model, o.out, tokenizer, loaded.template);
-  say(`wrote ${o.out} (Hugging Face layout; tokenizer_config.json holds the chat template)`);
+  say(`wrote ${o.out} (Hugging Face layout; tokenizer_config.json holds the chat template)${o.checkpointEvery > 0 ? ` and ${statePath}` : ""}`);
 }
 
 function pct(x: number): string {
@@ -96,7 +113,7 @@ function pct(x: number): string {
 
 function parse(args: readonly string[]) {
   const o = { model: undefined as string | undefined, data: undefined as string | undefined, eval: undefined as string | undefined, steps: 500, batch: 16, lr: 1e-3,
-    pack: false, evalEvery: 0, seed: 0, out: "runs/sft" };
+    pack: false, evalEvery: 0, seed: 0, checkpointEvery: 0, resume: undefined as string | undefined, out: "runs/sft" };
   for (let i = 0; i < args.length; i++) {
     const flag = args[i], v = args[i + 1];
     if (!flag.startsWith("--")) {
@@ -114,6 +131,8 @@ function parse(args: readonly string[]) {
       case "--lr": o.lr = positive(flag, v, false); break;
       case "--eval-every": o.evalEvery = positive(flag, v); break;
       case "--seed": o.seed = Number(v); check(Number.isInteger(o.seed), "BAD_ARGUMENT", "--seed needs an integer"); break;
+      case "--checkpoint-every": o.checkpointEvery = positive(flag, v); break;
+      case "--resume": o.resume = v; break;
       case "--out": o.out = v; break;
       default: throw new TinyLMError("BAD_ARGUMENT", `sft: unknown option "${flag}"`);
     }
