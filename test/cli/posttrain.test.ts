@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Kernels } from "../../src/kernels/module.js";
 import { llamaConfig } from "../../src/nn/config.js";
 import { Llama } from "../../src/nn/llama.js";
-import { loadModel, saveModel } from "../../src/node/checkpoint.js";
+import { loadModel, loadSftState, saveModel, saveSftState } from "../../src/node/checkpoint.js";
 import { loadChatModel } from "../../src/node/commands/sft.js";
 import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import { arithmeticSplits } from "../../src/posttrain/arithmetic.js";
@@ -97,6 +97,42 @@ describe("tinylm sft → reward → dpo → ppo on a tiny model", () => {
     expect(chat.tokenizer.tokenToId("<|end|>")).toBeDefined();
     expectTrained(base.model, chat.model);
   }, 20_000);
+
+  it("sft --checkpoint-every writes its state; --resume continues from it at the next step; a state of other data or model is refused", async () => {
+    const common = ["sft", at("base"), "--data", at("sft.jsonl"), "--eval", at("eval.jsonl"), "--batch", "8", "--lr", "3e-3", "--checkpoint-every", "2"];
+    const state = (run: string) => at(`${run}/sft-state.safetensors`);
+    const first = succeeded(await tinylm(...common, "--steps", "4", "--out", at("sft-a")));
+    expect(first).toContain(`wrote ${at("sft-a")} (Hugging Face layout; tokenizer_config.json holds the chat template) and ${state("sft-a")}`);
+    const stopped = await loadSftState(state("sft-a"));
+    expect(stopped.state.step).toBe(4);
+
+    const resumed = succeeded(await tinylm(...common, "--steps", "7", "--resume", state("sft-a"), "--out", at("sft-b")));
+    expect(resumed).toContain(`resuming at step 4 from ${state("sft-a")}`);
+    expect(resumed).not.toContain("before: held-out exact match");
+    // Without a terminal the bar prints a line per quarter of the work: the first one is step 5's, none before it.
+    const bar = [...resumed.matchAll(/fine-tuning \[[#.]{24}\] (\d+)\/7/g)].map((m) => Number(m[1]));
+    expect(bar[0]).toBe(5);
+    expect(bar[bar.length - 1]).toBe(7);
+    expect(resumed).toMatch(/step 4: held-out exact match \d+\.\d%\nstep 7: held-out exact match \d+\.\d%/);
+    const ended = await loadSftState(state("sft-b"));
+    expect(ended.state.step).toBe(7); // the last step's state, though 7 is not a multiple of 2
+    expect(ended.state.history.train.map((s) => s.step)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ended.state.history.train.slice(0, 4)).toEqual(stopped.state.history.train);
+    expect(ended.state.tokensSeen).toBeGreaterThan(stopped.state.tokensSeen);
+
+    // Other data; a pretraining-style file; the same parameter count under another config.
+    const otherData = await tinylm("sft", at("base"), "--data", at("eval.jsonl"), "--steps", "6", "--resume", state("sft-a"), "--out", at("never"));
+    expect(otherData.code).toBe(1);
+    expect(otherData.stderr).toContain("sft: the state was saved for 40 training sequences, these examples give 10");
+    const notState = await tinylm(...common, "--steps", "6", "--resume", at("base/model.safetensors"), "--out", at("never"));
+    expect(notState.code).toBe(1);
+    expect(notState.stderr).toContain(`${at("base/model.safetensors")}: not a tinylm training state`);
+    await saveSftState(at("rope.safetensors"), { ...stopped.config, ropeTheta: 500 }, stopped.state);
+    const otherModel = await tinylm(...common, "--steps", "6", "--resume", at("rope.safetensors"), "--out", at("never"));
+    expect(otherModel.code).toBe(1);
+    expect(otherModel.stderr).toContain(`${at("rope.safetensors")} was saved from another model: its ropeTheta is 500, ${at("base")} with the chat tokens has 10000`);
+    for (const r of [otherData, notState, otherModel]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  }, 30_000);
 
   it("reward trains a scalar head on the SFT body and writes both", async () => {
     const out = succeeded(await tinylm("reward", at("sft"), "--data", at("ranks.jsonl"), "--eval", at("ranks.jsonl"), "--steps", "6", "--batch", "4", "--lr", "1e-3", "--out", at("rm")));
