@@ -134,7 +134,7 @@ export async function exactMatch(model: Llama, tok: Tokenizer, items: readonly E
 }
 
 export interface SftOptions {
-  /** Optimizer steps. */
+  /** Optimizer steps to reach (counting steps already taken when resuming). */
   steps: number;
   /** Rows per step. Default 16. */
   batchSize?: number;
@@ -253,21 +253,20 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
 
   // The data is read in `order` (indices into sequences) from `cursor`; each new pass reshuffles it.
   let rng: Random, order: number[], cursor = 0, tokensSeen = 0, step = 0;
-  const history: SftHistory = { train: [], eval: [] };
+  let history: SftHistory = { train: [], eval: [] };
   if (resume) {
     checkResume(resume, sequences.length, dataHash, steps);
     rng = restoreTrainState("sft", model, opt, resume);
     order = Array.from(resume.order);
     ({ cursor, tokensSeen, step } = resume);
-    history.train.push(...resume.history.train);
-    history.eval.push(...resume.history.eval);
+    history = structuredClone(resume.history);
   } else {
     rng = new Random(options.seed ?? 0);
     order = rng.shuffle(sequences.map((_, i) => i));
   }
   let ordered = order.map((i) => sequences[i]);
   const snapshot = (): SftState => ({ ...snapshotTrainState(step, model, opt, rng), order: Int32Array.from(order), cursor, tokensSeen, dataHash, history: structuredClone(history) });
-  const evaluate = async (step: number) => {
+  const evaluate = async () => {
     if (!options.eval || options.eval.length === 0) return;
     const r = await exactMatch(model, tok, options.eval, { template, isRight: options.isRight, signal: options.signal });
     const log = { step, exactMatch: r.accuracy, samples: r.samples };
@@ -293,7 +292,7 @@ export async function sft(model: Llama, tok: Tokenizer, examples: readonly ChatE
     const log = { step, loss, tokenAccuracy: correct / counted, tokensSeen, lr: opt.lr, gradNorm };
     history.train.push(log);
     options.onStep?.(log);
-    if ((evalEvery > 0 && step % evalEvery === 0) || step === steps) await evaluate(step);
+    if ((evalEvery > 0 && step % evalEvery === 0) || step === steps) await evaluate();
     if (checkpointEvery > 0 && step % checkpointEvery === 0) await options.onCheckpoint?.(snapshot());
     // Let timers, signals and progress output run between steps.
     await new Promise((r) => setTimeout(r, 0));

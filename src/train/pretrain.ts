@@ -92,15 +92,14 @@ export async function pretrain(model: Llama, data: TokenSplits, options: Pretrai
   const k = model.k;
   const opt = new AdamW({ lr: o.lr, beta1: options.beta1, beta2: options.beta2, groups: model.parameterGroups(o.weightDecay) });
   let rng = new Random(o.seed);
-  const history: TrainState["history"] = { train: [], val: [] };
+  let history: TrainState["history"] = { train: [], val: [] };
   let step = 0;
   if (resume) {
-    check(Array.isArray(resume?.history?.train) && Array.isArray(resume.history.val), "BAD_ARGUMENT",
+    check(Array.isArray(resume.history?.train) && Array.isArray(resume.history.val), "BAD_ARGUMENT",
       "pretrain: the state to resume from has no pretraining history (train and val losses): give a pretraining state, not an SFT one");
     rng = restoreTrainState("pretrain", model, opt, resume);
     step = resume.step;
-    history.train.push(...resume.history.train);
-    history.val.push(...resume.history.val);
+    history = structuredClone(resume.history);
   }
   const evalSet = o.evalEvery > 0 ? evenBatches(data.val, B, T, o.evalBatches) : [];
   const flops = flopsPerToken(model, T);
