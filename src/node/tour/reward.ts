@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Llama } from "../../nn/llama.js";
 import { dpo } from "../../posttrain/dpo.js";
+import type { RankingExample } from "../../posttrain/jsonl.js";
 import { rankingsToJsonl, sampleRankings } from "../../posttrain/preference.js";
 import { RewardModel, pairwiseAccuracy, trainRewardModel } from "../../posttrain/reward.js";
 import { type EvalItem, exactMatch } from "../../posttrain/sft.js";
@@ -64,9 +65,11 @@ export const rewardChapter: Chapter = {
       onStep: (st) => rmBar.update(st.step, `loss ${st.loss.toFixed(3)}  pair accuracy ${pct(st.accuracy)}  |g| ${st.gradNorm.toFixed(2)}`) });
     rmBar.done();
     const after = pairwiseAccuracy(rm, heldRanks), fitted = pairwiseAccuracy(rm, trainRanks);
+    const hardFitted = pairwiseAccuracy(rm, numbersOnly(trainRanks)), hardHeld = pairwiseAccuracy(rm, numbersOnly(heldRanks));
     log(`Pairwise accuracy: ${pct(fitted.accuracy)} of its ${fitted.pairs} training pairs, ${pct(after.accuracy)} of ${after.pairs} held-out pairs (held-out loss ${before.loss.toFixed(3)} → ${after.loss.toFixed(3)}).`);
-    log(`The gap is the lesson: judging whether a sum is right is as hard as adding, so on new questions the reward model is no`);
-    log(`better a judge than the SFT model is an adder. PPO will practise on the ranked questions, where its judgement holds.`);
+    log(`Most pairs are easy (a number against garbage). Between two numbers — the right sum against a near miss — it orders`);
+    log(`${pct(hardFitted.accuracy)} of ${hardFitted.pairs} training pairs and ${pct(hardHeld.accuracy)} of ${hardHeld.pairs} held-out ones: judging a sum is as hard as adding, and on`);
+    log(`new questions it is a weak judge. PPO will practise on the ranked questions, where its judgement holds.`);
     const shown = heldRanks[0];
     if (shown !== undefined) {
       const scores = rm.score(shown.prompt, shown.responses);
@@ -93,10 +96,19 @@ export const rewardChapter: Chapter = {
     artifacts.dpo = policy;
     return [
       { metric: "held-out pairwise accuracy", value: pct(after.accuracy), reference: `${after.pairs} pairs; chance 50%; training pairs ${pct(fitted.accuracy)}` },
+      { metric: "held-out accuracy, number vs number", value: pct(hardHeld.accuracy), reference: `${hardHeld.pairs} pairs; training pairs ${pct(hardFitted.accuracy)}` },
       { metric: "DPO held-out exact match", value: pct(dpoMatch), reference: `SFT: ${pct(sftMatch.accuracy)}` },
     ];
   },
 };
+
+// Rankings cut to their all-digit answers (the ranking order kept): the pairs only arithmetic can decide.
+function numbersOnly(rankings: readonly RankingExample[]): RankingExample[] {
+  return rankings.flatMap((r) => {
+    const keep = r.ranking.filter((i) => /^\d+$/.test(r.responses[i]));
+    return keep.length < 2 ? [] : [{ prompt: r.prompt, responses: keep.map((i) => r.responses[i]), ranking: keep.map((_, j) => j) }];
+  });
+}
 
 function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
