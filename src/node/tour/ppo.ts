@@ -12,7 +12,7 @@ import type { Chapter, ReportRow, TourContext } from "./chapter.js";
 import { rewardChapter } from "./reward.js";
 import { postTrainingTask } from "./task.js";
 
-// The seed's 强化学习: the SFT model answers the training questions, the reward model scores each answer, and PPO moves
+// The seed's 强化学习: the SFT model answers the ranked questions, the reward model scores each answer, and PPO moves
 // the model toward higher-scored answers while a per-token KL penalty to the SFT model holds it near what the reward
 // model was trained on. The true checker (exact match) is never shown to PPO: only the reward model's opinion is.
 
@@ -20,11 +20,14 @@ import { postTrainingTask } from "./task.js";
 // fresh samples in quick mode) and close to chance on new questions (53%). So PPO practises where the judge is good,
 // and the held-out table asks whether what it learned there carries over.
 // Measured in quick mode: with the true checker as the reward, 200 steps raised held-out exact match 58% → 72%; that
-// is the most a reward model could give. Earlier settings (the SFT questions as prompts, a reward model at 62% of
-// held-out pairs trained on brevity rankings) climbed the score while exact match fell 45% → 28%: reward hacking.
-function settings(quick: boolean): { steps: number; batchSize: number; lr: number; klCoef: number } {
-  return quick ? { steps: 300, batchSize: 32, lr: 3e-5, klCoef: 0.1 } : { steps: 300, batchSize: 32, lr: 3e-5, klCoef: 0.1 };
-}
+// is about the most a reward model could give. With the reward model, lr 3e-5, 32 answers a step and a fixed β 0.1
+// ended at 67–70% in six runs (seeds and prompt order varied); lr 1e-4 with 16 answers swung between 53% and 70%
+// from one checkpoint to the next.
+// In full mode even the true checker left held-out exact match at 79–82% from 81% (while it fixed the ranked questions
+// themselves, 87% → 95%): the bigger model carries less of what it practises over to new questions.
+// Earlier settings (the SFT questions as prompts, a reward model at 62% of held-out pairs trained on brevity rankings)
+// climbed the score while exact match fell 45% → 28%: reward hacking.
+const SETTINGS = { steps: 300, batchSize: 32, lr: 3e-5, klCoef: 0.1 };
 
 interface Evaluation {
   name: string;
@@ -48,7 +51,7 @@ export const ppoChapter: Chapter = {
     if (artifacts.reward === undefined || artifacts.chat === undefined) await rewardChapter.run(ctx);
     const { model: sftModel, tokenizer: tok, template } = artifacts.chat!;
     const rm = artifacts.reward!;
-    const s = settings(ctx.quick);
+    const s = SETTINGS;
     const { rl: train, heldOut } = postTrainingTask(ctx.quick);
     const endId = tok.tokenToId(END_OF_TURN)!;
     const question = new Map<string, string>();

@@ -12,8 +12,9 @@ import { postTrainingTask } from "./task.js";
 
 // The seed's 奖励建模, and DPO beside it. People rank several answers of the SFT model to the same question; a copy of
 // that model with a scalar head learns to score answers so that better ones score higher. Here the "people" are a
-// script (right before wrong, then shorter before longer) whose rule the reward model never sees: it only gets the
-// ranking files. DPO then learns from the same files directly, with no reward model and no sampling.
+// script (right before wrong, nearer numbers before farther ones, then shorter: arithmeticGrade) whose rule the reward
+// model never sees: it only gets the ranking files. DPO then learns from the same files directly, with no reward model
+// and no sampling.
 
 // Measured in quick mode (SFT at 58% held-out): ranking samples drawn at temperature 1.5 alone gave the reward model
 // too few distinct answers (1.5 pairs per question) and it ordered 54% of held-out pairs right; hot samples alone
