@@ -40,8 +40,8 @@ export interface TourArtifacts {
   chat?: { model: Llama; tokenizer: Tokenizer; template: ChatTemplate };
   /** The reward model trained on the scripted labeler's rankings of the SFT model's answers (PPO's reward). */
   reward?: RewardModel;
-  /** The reward model's held-out pairwise ranking accuracy: how far PPO can trust its score. */
-  rewardHeldOut?: { accuracy: number; pairs: number };
+  /** The reward model's held-out pairwise ranking accuracy, over all pairs and between two numbers: how far PPO can trust its score. */
+  rewardHeldOut?: { accuracy: number; pairs: number; numberAccuracy: number };
   /** The DPO-trained copy of the SFT model (the reward chapter's), compared with PPO. */
   dpo?: Llama;
 }

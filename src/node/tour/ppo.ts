@@ -123,10 +123,14 @@ export const ppoChapter: Chapter = {
       log(`model orders ${rewardPairs(ctx)} of answer pairs right, so part of what it rewards is not correctness. PPO climbs`);
       log(`exactly that score; the KL penalty bounds how far the policy moves (${ppoEval.kl.toFixed(2)} nats per answer), not in which direction.`);
     } else if (fixed > broke) {
-      log(`PPO practised only on the ranked questions, where the reward model's judgement is sound, and what it learned there`);
-      log(`carried over to questions no stage saw, at ${ppoEval.kl.toFixed(2)} nats per answer from the SFT model.`);
+      log(`PPO practised only on the ranked questions, where the reward model's judgement is sound, and ${accuracyMoved ? "what it learned there" : "some of what it learned"}`);
+      log(`carried over to questions no stage saw${accuracyMoved ? "" : ` (a gain within the noise of ${items.length} questions)`}, at ${ppoEval.kl.toFixed(2)} nats per answer from the SFT model.`);
     } else {
       log(`PPO did not improve the held-out answers: what it learned on the ranked questions did not carry over.`);
+    }
+    if (!significant) {
+      log(`The reward model's own score can hardly register right sums on held-out questions: between two numbers it orders`);
+      log(`only ${numberPairs(ctx)} of held-out pairs right, so a fixed answer and a broken one look about the same to it.`);
     }
     return rows.map((r) => ({ metric: `${r.name}: exact match, reward`, value: `${pct(r.accuracy)}, ${r.reward.toFixed(2)}`, reference: `KL to SFT ${r.kl.toFixed(2)}` }));
   },
@@ -158,6 +162,11 @@ async function evaluateModel(name: string, model: Llama, sft: Llama, tok: Tokeni
   }
   const n = items.length;
   return { name, accuracy: correct.filter(Boolean).length / n, reward: scores.reduce((a, b) => a + b, 0) / n, kl: kl / n, length: length / n, outputs, correct, scores };
+}
+
+function numberPairs(ctx: TourContext): string {
+  const h = ctx.artifacts.rewardHeldOut;
+  return h === undefined ? "few" : pct(h.numberAccuracy);
 }
 
 function rewardPairs(ctx: TourContext): string {

@@ -78,7 +78,7 @@ export const rewardChapter: Chapter = {
     }
     await writeFile(join(dir, "head.safetensors"), rm.head.save());
     artifacts.reward = rm;
-    artifacts.rewardHeldOut = { accuracy: after.accuracy, pairs: after.pairs };
+    artifacts.rewardHeldOut = { accuracy: after.accuracy, pairs: after.pairs, numberAccuracy: hardHeld.accuracy };
     log();
 
     const held: EvalItem[] = pick(heldOut);
