@@ -73,7 +73,7 @@ export interface KernelExports {
   quant_unpack(dst: number, src: number, type: number, rows: number, cols: number): void;
   packed_row_bytes(type: number, cols: number): number;
   /** w: rows packed by quant_pack. */
-  qmatmul(y: number, x: number, w: number, type: number, M: number, N: number, K: number, work: number): void;
+  qmatmul(y: number, x: number, w: number, type: number, M: number, N: number, K: number, work: number, accumulate: boolean): void;
   qmatmul_work_bytes(type: number, M: number, K: number): number;
 }
 

@@ -233,12 +233,14 @@ export class QuantizedMatrix {
 export interface QmatmulOptions {
   /** Workspace of at least qmatmulWorkBytes(k, w.type, M, w.cols) bytes; default: the shared k.workspace(). */
   work?: HeapArray<"u8">;
+  /** y += x·Wᵀ instead of y = x·Wᵀ (a residual add for free). Default false. */
+  accumulate?: boolean;
 }
 
 /**
  * y (M, N) = x (M, K) · Wᵀ for W (N, K) quantized: y[i][n] = Σ_k x[i][k]·W[n][k], computed as llama.cpp computes it
  * (x quantized to 8-bit blocks, integer block dot products). y and x are row-major with rows of N and K values; only
- * their first M·N and M·K values are used. y is overwritten.
+ * their first M·N and M·K values are used. y is overwritten, or added to with options.accumulate.
  */
 export function qmatmul(k: Kernels, y: HeapArray<"f32">, x: HeapArray<"f32">, w: QuantizedMatrix, M: number, options?: QmatmulOptions): void {
   check(w instanceof QuantizedMatrix, "BAD_ARGUMENT", "qmatmul: w must be a QuantizedMatrix");
@@ -263,5 +265,5 @@ export function qmatmul(k: Kernels, y: HeapArray<"f32">, x: HeapArray<"f32">, w:
   } else {
     work = k.workspace(Math.ceil(bytes / 4));
   }
-  k.exports.qmatmul(py, px, pw, QUANT_FORMATS[w.type].ggmlType, M, N, K, work);
+  k.exports.qmatmul(py, px, pw, QUANT_FORMATS[w.type].ggmlType, M, N, K, work, options?.accumulate === true);
 }

@@ -1,5 +1,4 @@
 import { check } from "../errors.js";
-import { add } from "../kernels/elementwise.js";
 import { gemm } from "../kernels/gemm.js";
 import type { HeapArray } from "../kernels/heap.js";
 import type { Kernels } from "../kernels/module.js";
@@ -25,8 +24,7 @@ export function linearForward(k: Kernels, out: HeapArray, inp: HeapArray, weight
   matmulForward(k, out, inp, weight, B, C, OC, beta === 1);
 }
 
-// out (B,OC) = inp (B,C)·weightᵀ, weight (OC,C); with accumulate, out += … (a residual add for free). A quantized
-// weight goes through qmatmul, which overwrites its output, so accumulating costs a temporary and an add.
+// out (B,OC) = inp (B,C)·weightᵀ, weight (OC,C); with accumulate, out += … (a residual add for free).
 export function matmulForward(k: Kernels, out: HeapArray, inp: HeapArray, weight: Weight, B: number, C: number, OC: number,
   accumulate = false): void {
   if (!(weight instanceof QuantizedMatrix)) {
@@ -34,18 +32,7 @@ export function matmulForward(k: Kernels, out: HeapArray, inp: HeapArray, weight
     return;
   }
   check(weight.rows === OC && weight.cols === C, "BAD_SHAPE", `matmulForward: the weight is (${weight.rows}, ${weight.cols}), expected (${OC}, ${C})`);
-  if (!accumulate) {
-    qmatmul(k, out, inp, weight, B);
-    return;
-  }
-  const tmp = k.f32(B * OC);
-  try {
-    qmatmul(k, tmp, inp, weight, B);
-    const o = out.subarray(0, B * OC);
-    add(k, o, o, tmp);
-  } finally {
-    tmp.free();
-  }
+  qmatmul(k, out, inp, weight, B, { accumulate });
 }
 
 // dinp (B,C) += dout·weight, dweight (OC,C) += doutᵀ·inp; dinp may be null.

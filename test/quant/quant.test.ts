@@ -201,6 +201,20 @@ describe.each(["simd", "relaxed"] as const)("quantization kernels (%s build)", (
       W.free(); x.free(); y.free(); work.free();
     });
 
+    it("accumulate adds to y as a separate f32 add would: rows in fours, single rows, an odd N's self-paired last row", () => {
+      for (const [M, N] of [[1, 7], [6, 9]]) {
+        const K = 64;
+        const W = QuantizedMatrix.fromF32(k, type, lcg(N * K, 5), N, K);
+        const x = k.f32(lcg(M * K, 6)), y = k.f32(M * N), acc = k.f32(lcg(M * N, 7));
+        const before = acc.view.slice();
+        qmatmul(k, y, x, W, M);
+        qmatmul(k, acc, x, W, M, { accumulate: true });
+        const want = Float32Array.from(before, (v, i) => v + y.view[i]);
+        expect(Array.from(acc.view), `M ${M}, N ${N}`).toEqual(Array.from(want));
+        W.free(); x.free(); y.free(); acc.free();
+      }
+    });
+
     it("bad input: TinyLMError, never a trap", () => {
       const x = k.f32(4 * 100);
       const out = heapBytes(k, 1000);
