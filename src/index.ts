@@ -29,7 +29,7 @@ export { resizeVocab } from "./posttrain/vocab.js";
 export { ScalarHead, type ScalarHeadOptions, type HiddenStates } from "./posttrain/head.js";
 export { RewardModel, pairwiseLoss, pairwiseAccuracy, trainRewardModel, type PairwiseOptions, type RewardTrainOptions, type RewardStepLog } from "./posttrain/reward.js";
 export { dpo, dpoLoss, dpoLossAndBackward, sequenceLogProbs, type DpoOptions, type DpoStepLog } from "./posttrain/dpo.js";
-export { tokenizePreference, preferenceBatch, scriptedRanking, sampleRankings, rankingsToJsonl, type PreferenceItem, type PreferenceBatch } from "./posttrain/preference.js";
+export { tokenizePreference, preferenceBatch, arithmeticGrade, scriptedRanking, sampleRankings, rankingsToJsonl, type PreferenceItem, type PreferenceBatch } from "./posttrain/preference.js";
 export { ppo, ppoLoss, gae, clippedPolicyLoss, clippedValueLoss, type PpoOptions, type PpoStepLog, type PpoRows, type PpoMinibatch, type RewardFunction } from "./posttrain/ppo.js";
 export { tokenizerConfigFile, chatTemplateFromTokenizerConfig, type TokenizerConfigOptions } from "./io/tokenizer-config.js";
 export { generate, generateAll, type GenerateOptions, type GenerateResult } from "./generate/generate.js";
