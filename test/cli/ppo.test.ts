@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { TinyLMError } from "../../src/errors.js";
 import { readPromptsJsonl } from "../../src/node/commands/ppo.js";
+import { errorOf } from "../helpers.js";
 
 const run = promisify(execFile);
 
@@ -17,16 +17,6 @@ async function tinylm(...args: string[]): Promise<{ code: number; stderr: string
     const err = e as { code: number; stderr: string };
     return { code: err.code, stderr: err.stderr };
   }
-}
-
-function errorOf(f: () => unknown): TinyLMError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TinyLMError) return e;
-    throw e;
-  }
-  throw new Error("expected a TinyLMError");
 }
 
 describe("tinylm ppo's prompts file", () => {

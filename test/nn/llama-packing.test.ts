@@ -8,17 +8,7 @@ import { type LlamaConfig, llamaConfig } from "../../src/nn/config.js";
 import { Llama } from "../../src/nn/llama.js";
 import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import * as ref from "../reference/llama64.js";
-
-/** Max |a − b| over max |b|, with the first elements for the failure message. */
-function compare(got: ArrayLike<number>, want: ArrayLike<number>) {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  const head = Array.from({ length: Math.min(4, want.length) }, (_, i) => `${got[i].toFixed(6)}/${want[i].toFixed(6)}`).join(" ");
-  return { rel: diff / Math.max(scale, 1e-12), head };
-}
+import { relativeError } from "../helpers.js";
 
 function tokens(n: number, V: number, seed: number): number[] {
   let s = seed;
@@ -51,18 +41,18 @@ describe.each(configs)("packed Llama (%s)", (_, config) => {
     const model = await modelWith(config, params);
     const loss = model.forward(ids.flat(), { B, T, targets: targets.flat(), segments: segments.flat() });
     const want = ref.forward(params, config, ids, targets, segments);
-    const logits = compare(model.logits(), want.logits);
+    const logits = relativeError(model.logits(), want.logits);
     expect(logits.rel, `logits ${logits.head}`).toBeLessThan(1e-5);
     expect(Math.abs(loss - want.loss!)).toBeLessThan(1e-5 * want.loss!);
     model.zeroGrad();
     model.backward();
     const grads = ref.backward(params, config, ids, targets, segments);
     for (const t of model.tensors) {
-      const c = compare(model.grads!.view.subarray(t.offset, t.offset + t.size), grads[t.name]);
+      const c = relativeError(model.grads!.view.subarray(t.offset, t.offset + t.size), grads[t.name]);
       expect(c.rel, `${t.name}: ${c.head}`).toBeLessThan(1e-4);
     }
     // The reference without segments differs: the comparison above can tell packing from plain causal attention.
-    expect(compare(model.logits(), ref.forward(params, config, ids).logits).rel).toBeGreaterThan(1e-2);
+    expect(relativeError(model.logits(), ref.forward(params, config, ids).logits).rel).toBeGreaterThan(1e-2);
   });
 
   it("a packed row's logits, loss and gradients equal its sequences run alone (gradients summed)", async () => {
@@ -93,14 +83,14 @@ describe.each(configs)("packed Llama (%s)", (_, config) => {
       for (const n of lengths) {
         const mine = targets.slice(start, start + n), m = mine.filter((t) => t !== -1).length;
         const alone = model.forward(ids.slice(start, start + n), { targets: mine });
-        const c = compare(model.logits(), packedLogits.subarray(start * V, (start + n) * V));
+        const c = relativeError(model.logits(), packedLogits.subarray(start * V, (start + n) * V));
         expect(c.rel, `${flavor}: sequence at ${start}: ${c.head}`).toBeLessThan(1e-5);
         weighted += (alone * m) / counted;
         model.backward(m / counted);
         start += n;
       }
       expect(Math.abs(loss - weighted)).toBeLessThan(1e-5 * loss);
-      const g = compare(packedGrads, model.grads!.view);
+      const g = relativeError(packedGrads, model.grads!.view);
       expect(g.rel, `${flavor} gradients: ${g.head}`).toBeLessThan(1e-5);
     }
   });
@@ -123,7 +113,7 @@ describe.each(configs)("packed Llama (%s)", (_, config) => {
     expect(model.grads!.toArray()).toEqual(plainGrads);
 
     model.forward(ids, { B, T, targets, segments: ids.map((_, i) => i) }); // every position its own sequence
-    expect(compare(model.logits(), plainLogits).rel).toBeGreaterThan(1e-2);
+    expect(relativeError(model.logits(), plainLogits).rel).toBeGreaterThan(1e-2);
     expect(model.forward(ids, { B, T, targets })).toBe(plainLoss);
     expect(model.logits()).toEqual(plainLogits);
   });

@@ -7,6 +7,7 @@ import { Llama } from "../../src/nn/llama.js";
 import { llamaConfig, type LlamaConfig } from "../../src/nn/config.js";
 import { TinyLMError } from "../../src/errors.js";
 import * as ref from "../reference/llama64.js";
+import { relativeError } from "../helpers.js";
 
 function batch(B: number, T: number, V: number, seed: number) {
   const ids: number[][] = [], targets: number[][] = [];
@@ -17,17 +18,6 @@ function batch(B: number, T: number, V: number, seed: number) {
     targets.push(Array.from({ length: T }, (_, t) => (t === 1 ? -1 : next()))); // one masked position per row
   }
   return { ids, targets };
-}
-
-/** Max |a − b| over max |b|, with the first differing elements for the failure message. */
-function compare(got: ArrayLike<number>, want: ArrayLike<number>) {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  const head = Array.from({ length: Math.min(4, want.length) }, (_, i) => `${got[i].toFixed(6)}/${want[i].toFixed(6)}`).join(" ");
-  return { rel: diff / Math.max(scale, 1e-12), head };
 }
 
 const configs: [string, LlamaConfig][] = [
@@ -49,7 +39,7 @@ describe.each(configs)("Llama (%s) against the float64 reference", (_, config) =
 
     const loss = model.forward(ids.flat(), { B, T, targets: targets.flat() });
     const want = ref.forward(params, config, ids, targets);
-    const logits = compare(model.logits(), want.logits);
+    const logits = relativeError(model.logits(), want.logits);
     expect(logits.rel, `logits ${logits.head}`).toBeLessThan(1e-5);
     expect(Math.abs(loss - want.loss!)).toBeLessThan(1e-5 * want.loss!);
 
@@ -58,7 +48,7 @@ describe.each(configs)("Llama (%s) against the float64 reference", (_, config) =
     const grads = ref.backward(params, config, ids, targets);
     const g = model.grads!.view;
     for (const t of model.tensors) {
-      const c = compare(g.subarray(t.offset, t.offset + t.size), grads[t.name]);
+      const c = relativeError(g.subarray(t.offset, t.offset + t.size), grads[t.name]);
       // f32 accumulation through 2–3 layers: 1e-4 relative to the tensor's largest gradient.
       expect(c.rel, `${t.name}: ${c.head}`).toBeLessThan(1e-4);
     }
@@ -77,7 +67,7 @@ describe.each(configs)("Llama (%s) against the float64 reference", (_, config) =
       model.forward(ids.flat(), { B, T, targets: targets.flat() });
       model.backward(0.5);
     }
-    expect(compare(model.grads!.view, once).rel).toBeLessThan(1e-6);
+    expect(relativeError(model.grads!.view, once).rel).toBeLessThan(1e-6);
   });
 });
 
@@ -116,12 +106,12 @@ describe("KV-cache decoding", () => {
       expect(cache.length).toBe(ids.length);
       steps.forEach((logits, i) => {
         const pos = i + 3;
-        const c = compare(logits, full.subarray(pos * V, (pos + 1) * V));
+        const c = relativeError(logits, full.subarray(pos * V, (pos + 1) * V));
         expect(c.rel, `position ${pos}: ${c.head}`).toBeLessThan(1e-5);
       });
       expect(() => model.decode([1, 2, 3], cache)).toThrow(/exceed/);
       cache.reset();
-      expect(compare(model.decode(ids.slice(0, 4), cache), steps[0]).rel).toBe(0);
+      expect(relativeError(model.decode(ids.slice(0, 4), cache), steps[0]).rel).toBe(0);
     }
   });
 });

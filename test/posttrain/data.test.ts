@@ -9,20 +9,11 @@ import { rankingPairs, readPreferenceJsonl, readSftJsonl } from "../../src/postt
 import { prepareChatModel, sftBatch, tokenizeSft } from "../../src/posttrain/sft.js";
 import { Tokenizer } from "../../src/tokenizer/tokenizer.js";
 import { BpeTrainer } from "../../src/tokenizer/train/index.js";
+import { errorOf } from "../helpers.js";
 
 async function tokenizer(): Promise<Tokenizer> {
   const lines = ["What is 17 plus 25? 42", "What is seventeen minus three? 14", "the cat sat on the mat"];
   return Tokenizer.fromJSON(await new BpeTrainer({ vocabSize: 280, specialTokens: ["<|endoftext|>"] }).train(lines));
-}
-
-function errorOf(f: () => unknown): TinyLMError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof TinyLMError) return e;
-    throw e;
-  }
-  throw new Error("no error thrown");
 }
 
 describe("the arithmetic task", () => {

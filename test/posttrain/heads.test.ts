@@ -9,16 +9,7 @@ import { loadKernelsFromFiles } from "../../src/node/kernels.js";
 import { tokenLogProbs, tokenLogProbsBackward } from "../../src/posttrain/logprobs.js";
 import { Random } from "../../src/util/random.js";
 import * as ref from "../reference/llama64.js";
-
-function compare(got: ArrayLike<number>, want: ArrayLike<number>) {
-  let diff = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  const head = Array.from({ length: Math.min(4, want.length) }, (_, i) => `${got[i].toFixed(6)}/${want[i].toFixed(6)}`).join(" ");
-  return { rel: diff / Math.max(scale, 1e-12), head };
-}
+import { relativeError } from "../helpers.js";
 
 // Untied, vocab ≥ dim, grouped-query: the shape the identity-lm_head trick below needs.
 const config: LlamaConfig = llamaConfig({ vocabSize: 23, dim: 16, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnDim: 24, contextLength: 16, tiedEmbeddings: false });
@@ -38,7 +29,7 @@ async function modelWith(params: ref.Params): Promise<Llama> {
 function expectGrads(model: Llama, want: ref.Params, skip: string[] = []) {
   for (const t of model.tensors) {
     if (skip.includes(t.name)) continue;
-    const c = compare(model.grads!.view.subarray(t.offset, t.offset + t.size), want[t.name]);
+    const c = relativeError(model.grads!.view.subarray(t.offset, t.offset + t.size), want[t.name]);
     expect(c.rel, `${t.name}: ${c.head}`).toBeLessThan(1e-4);
   }
 }
@@ -71,11 +62,11 @@ describe("Llama.backwardFrom against the float64 reference", () => {
     const logits = ref.forward(p, config, x).logits;
     const hidden = model.hidden();
     const wantHidden = Float64Array.from({ length: B * T * C }, (_, i) => logits[Math.floor(i / C) * V + (i % C)]);
-    expect(compare(hidden, wantHidden).rel).toBeLessThan(1e-5);
+    expect(relativeError(hidden, wantHidden).rel).toBeLessThan(1e-5);
     model.zeroGrad();
     model.backwardFrom({ dhidden });
     expectGrads(model, ref.backwardFromLogits(p, config, x, dlogits), ["lm_head.weight"]);
-    expect(compare(model.param("lm_head.weight").view, p["lm_head.weight"]).rel, "lm_head untouched").toBe(0);
+    expect(relativeError(model.param("lm_head.weight").view, p["lm_head.weight"]).rel, "lm_head untouched").toBe(0);
     const dHead = model.grads!.view.subarray(model.tensors.find((t) => t.name === "lm_head.weight")!.offset);
     expect(Math.max(...dHead.subarray(0, V * C).map(Math.abs)), "no gradient reaches lm_head").toBe(0);
   });
